@@ -1,0 +1,208 @@
+//! Control messages, version 1.
+
+use serde::{Deserialize, Serialize};
+
+/// The version of the messages below.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One request as sent on the socket.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Must equal [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// What to do.
+    pub request: Request,
+}
+
+/// What `vh` can ask of the daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Request {
+    /// The node's overall state.
+    Status,
+    /// Turn the S3 gateway on in the config file and start it.
+    GatewayEnable,
+    /// Turn the S3 gateway off in the config file and stop it.
+    GatewayDisable,
+    /// The gateway's state.
+    GatewayStatus,
+    /// Create a gateway credential.
+    CredentialCreate {
+        /// The operator's name for it.
+        name: String,
+    },
+    /// List gateway credentials.
+    CredentialList,
+    /// Revoke a gateway credential.
+    CredentialRevoke {
+        /// Its access key id.
+        access_key: String,
+    },
+    /// Create a bucket on a new local vault.
+    BucketCreateLocal {
+        /// The bucket name.
+        name: String,
+        /// Override `s3_gateway.default_api_exclusive`.
+        api_exclusive: Option<bool>,
+    },
+    /// Serve an existing vault as a bucket.
+    BucketBind {
+        /// The bucket name.
+        name: String,
+        /// The vault's name or id.
+        vault: String,
+        /// The bucket mode (`local`).
+        mode: String,
+        /// Whether only the gateway may write into the vault.
+        api_exclusive: bool,
+    },
+    /// List buckets.
+    BucketList,
+    /// Remove a bucket binding, keeping the vault.
+    BucketUnbind {
+        /// The bucket name.
+        name: String,
+    },
+    /// Create a vault.
+    VaultCreate {
+        /// The vault name.
+        name: String,
+    },
+    /// List vaults.
+    VaultList,
+}
+
+/// The daemon's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Reply {
+    /// The request succeeded.
+    Ok {
+        /// What it produced.
+        result: Output,
+    },
+    /// The request failed; the message names the problem and, where there is one, the fix.
+    Error {
+        /// For people.
+        message: String,
+    },
+}
+
+/// What a successful request produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum Output {
+    /// Nothing beyond success.
+    Done {
+        /// A one-line confirmation.
+        message: String,
+    },
+    /// The node's state.
+    Status(NodeStatus),
+    /// The gateway's state.
+    Gateway(ServiceStatus),
+    /// A credential just created, with its secret.
+    NewCredential(NewCredential),
+    /// Credentials, without secrets.
+    Credentials(Vec<CredentialInfo>),
+    /// One bucket.
+    Bucket(BucketInfo),
+    /// Buckets.
+    Buckets(Vec<BucketInfo>),
+    /// One vault.
+    Vault(VaultInfo),
+    /// Vaults.
+    Vaults(Vec<VaultInfo>),
+}
+
+/// The node's state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The daemon's version.
+    pub version: String,
+    /// The config file in use.
+    pub config_path: String,
+    /// The data directory.
+    pub data_dir: String,
+    /// `tpm` or `software`.
+    pub key_provider: String,
+    /// Every service.
+    pub services: Vec<ServiceStatus>,
+    /// How many vaults exist.
+    pub vaults: usize,
+    /// How many buckets exist.
+    pub buckets: usize,
+}
+
+/// One service's state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    /// Its name, e.g. `S3GatewayService`.
+    pub name: String,
+    /// `running`, `disabled`, `failed` or `stopped`.
+    pub state: String,
+    /// Whether the config says it should run.
+    pub enabled: bool,
+    /// Where it listens, if it does.
+    pub listen: Option<String>,
+    /// When it started, seconds since the epoch.
+    pub started_at: Option<u64>,
+    /// How often it was restarted.
+    pub restarts: u32,
+    /// The last failure, if it failed.
+    pub error: Option<String>,
+}
+
+/// A credential just created.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewCredential {
+    /// The operator's name for it.
+    pub name: String,
+    /// `VH…`.
+    pub access_key_id: String,
+    /// Shown this once.
+    pub secret_access_key: String,
+}
+
+/// A credential as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CredentialInfo {
+    /// `VH…`.
+    pub access_key_id: String,
+    /// The operator's name for it.
+    pub name: String,
+    /// Creation time, seconds since the epoch.
+    pub created_at: u64,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<u64>,
+}
+
+/// A bucket as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketInfo {
+    /// The bucket name.
+    pub name: String,
+    /// The vault's id.
+    pub vault_id: i64,
+    /// The vault's name.
+    pub vault_name: String,
+    /// `local`, `remote_cache` or `remote_proxy`.
+    pub mode: String,
+    /// Whether only the gateway may write into the vault.
+    pub api_exclusive: bool,
+    /// Creation time, seconds since the epoch.
+    pub created_at: u64,
+}
+
+/// A vault as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VaultInfo {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Creation time, seconds since the epoch.
+    pub created_at: u64,
+    /// The buckets bound to it.
+    pub buckets: Vec<String>,
+}

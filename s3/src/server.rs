@@ -1,0 +1,231 @@
+//! The listener: accepts connections under a cap, gives each request an id and a span, routes
+//! it and turns its outcome into a response.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::{HeaderValue, Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use rand::Rng;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::Gateway;
+use crate::auth::authenticate;
+use crate::error::{S3Error, S3ErrorCode};
+use crate::ops::{bucket, list, object};
+use crate::router::{self, Operation, Target};
+
+/// How long open connections get to finish their requests at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves S3 on `listener` until `shutdown` resolves, then lets open requests finish.
+///
+/// # Errors
+/// Fails only when accepting connections fails for good.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(gateway.config.max_connections));
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state(Arc::clone(&gateway));
+    let overloaded = axum::Router::new().fallback(slow_down);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Running out of file descriptors is transient; back off instead of spinning.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let permit = Arc::clone(&slots).try_acquire_owned().ok();
+        let service = if permit.is_some() {
+            app.clone()
+        } else {
+            overloaded.clone()
+        };
+        let io = TokioIo::new(stream);
+        let connection = hyper::server::conn::http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(io, TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some S3 connections were still open at shutdown and were closed");
+    }
+    Ok(())
+}
+
+/// The answer on a connection past `max_connections`: a clean 503 that tells the client to
+/// back off, then the connection closes.
+async fn slow_down(request: Request) -> Response {
+    let request_id = new_request_id();
+    let error = S3Error::new(S3ErrorCode::SlowDown, "Please reduce your request rate.");
+    let mut response = error_response(
+        &error,
+        request.uri().path(),
+        &request_id,
+        request.method() == Method::HEAD,
+    );
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn new_request_id() -> String {
+    format!("{:016X}", rand::rng().random::<u64>())
+}
+
+async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    let request_id = new_request_id();
+    let span = tracing::debug_span!("s3", request_id = %request_id, op = tracing::field::Empty, bucket = tracing::field::Empty, key = tracing::field::Empty);
+    let is_head = request.method() == Method::HEAD;
+    let path = request.uri().path().to_owned();
+    let result = dispatch(&gateway, request).instrument(span.clone()).await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            span.in_scope(|| tracing::debug!(code = error.code.as_str(), "request refused"));
+            error_response(&error, &path, &request_id, is_head)
+        }
+    };
+    let headers = response.headers_mut();
+    let id = HeaderValue::from_str(&request_id).expect("hex request id");
+    headers.insert("x-amz-request-id", id.clone());
+    headers.insert("x-amz-id-2", id);
+    headers.insert(http::header::SERVER, HeaderValue::from_static("Vaulthalla"));
+    response
+}
+
+fn error_response(error: &S3Error, resource: &str, request_id: &str, is_head: bool) -> Response {
+    let status = error.code.status();
+    let body = if is_head {
+        Body::empty()
+    } else {
+        Body::from(error.to_xml(resource, request_id))
+    };
+    let mut response = Response::builder().status(status);
+    if !is_head {
+        response = response.header(http::header::CONTENT_TYPE, "application/xml");
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response = response.header(http::header::RETRY_AFTER, "1");
+    }
+    response.body(body).expect("valid response")
+}
+
+async fn dispatch(gateway: &Gateway, request: Request) -> Result<Response, S3Error> {
+    let (parts, body) = request.into_parts();
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str));
+    let target = router::resolve_target(host, parts.uri.path(), &gateway.config.addressing)?;
+    let query = router::parse_query(parts.uri.query());
+    let op = router::operation(&parts.method, &target, &query)?;
+    let span = tracing::Span::current();
+    span.record("op", op.name());
+    if let Some(bucket) = &target.bucket {
+        span.record("bucket", bucket.as_str());
+    }
+    if let Some(key) = &target.key {
+        span.record("key", key.as_str());
+    }
+
+    let auth = authenticate(&gateway.engine, &parts, gateway.config.require_sigv4).await?;
+    let result = route(gateway, op, &target, &parts, &query, body, auth).await;
+    tracing::debug!(
+        status = result
+            .as_ref()
+            .map_or_else(|e| e.code.status().as_u16(), |r| r.status().as_u16()),
+        "request done"
+    );
+    result
+}
+
+async fn route(
+    gateway: &Gateway,
+    op: Operation,
+    target: &Target,
+    parts: &http::request::Parts,
+    query: &[(String, String)],
+    body: Body,
+    auth: crate::auth::Authenticated,
+) -> Result<Response, S3Error> {
+    if let Operation::NotImplemented(what) = op {
+        return Err(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            format!("The '{what}' feature is not offered by this gateway."),
+        ));
+    }
+    if op == Operation::ListBuckets {
+        return bucket::list_buckets(gateway).await;
+    }
+    let name = target
+        .bucket
+        .as_deref()
+        .expect("bucket operations have a bucket");
+    if op == Operation::CreateBucket {
+        return bucket::create_bucket(gateway, name, body).await;
+    }
+    let bucket_row = lookup_bucket(gateway, name).await?;
+    match op {
+        Operation::HeadBucket => Ok(bucket::head_bucket(gateway)),
+        Operation::DeleteBucket => bucket::delete_bucket(gateway, name).await,
+        Operation::GetBucketLocation => Ok(bucket::get_bucket_location(gateway)),
+        Operation::GetBucketVersioning => Ok(bucket::get_bucket_versioning()),
+        Operation::ListObjectsV2 => list::list_objects_v2(gateway, &bucket_row, query).await,
+        Operation::ListObjects => list::list_objects(gateway, &bucket_row, query).await,
+        Operation::PutObject => {
+            object::put_object(gateway, &bucket_row, target, parts, body, auth).await
+        }
+        Operation::GetObject => {
+            object::get_object(gateway, &bucket_row, target, parts, query).await
+        }
+        Operation::HeadObject => {
+            object::head_object(gateway, &bucket_row, target, parts, query).await
+        }
+        Operation::DeleteObject => object::delete_object(gateway, &bucket_row, target).await,
+        // Handled above, before the bucket lookup.
+        Operation::ListBuckets | Operation::CreateBucket | Operation::NotImplemented(_) => Err(
+            S3Error::new(S3ErrorCode::InternalError, "unrouted operation"),
+        ),
+    }
+}
+
+async fn lookup_bucket(gateway: &Gateway, name: &str) -> Result<vault::BucketRow, S3Error> {
+    let engine = Arc::clone(&gateway.engine);
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || engine.bucket(&name))
+        .await
+        .map_err(|err| S3Error::internal(&err))?
+        .map_err(S3Error::from)
+}

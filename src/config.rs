@@ -1,0 +1,331 @@
+//! The node's configuration: one YAML file read into typed sections, with a default for every
+//! key so a fresh install starts with no file at all.
+//!
+//! Unknown keys are refused (a typo must not silently fall back to a default), and so are values
+//! out of range, with a message that names the key.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use vault::KeyProviderChoice;
+
+/// The whole config file.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where vault data, metadata and sealed keys live.
+    pub data_dir: PathBuf,
+    /// The Unix socket `vh` talks to.
+    pub control_socket: PathBuf,
+    /// How the master key is sealed.
+    pub keys: KeysConfig,
+    /// The S3 gateway.
+    pub s3_gateway: GatewayConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("/var/lib/vaulthalla"),
+            control_socket: PathBuf::from(vh_cli::DEFAULT_CONTROL_SOCKET),
+            keys: KeysConfig::default(),
+            s3_gateway: GatewayConfig::default(),
+        }
+    }
+}
+
+/// `keys`: the master key's provider.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// `auto` (TPM when reachable, else a software key file, with a warning), `tpm` or
+    /// `software`.
+    pub provider: KeyProviderChoice,
+    /// The TPM's TCTI, e.g. `device:/dev/tpmrm0` or `swtpm:host=127.0.0.1,port=2321`.
+    pub tpm_tcti: Option<String>,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            provider: KeyProviderChoice::Auto,
+            tpm_tcti: None,
+        }
+    }
+}
+
+/// `s3_gateway`: the S3-compatible listener.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Run the gateway.
+    pub enabled: bool,
+    /// The address to listen on.
+    pub host: String,
+    /// The TCP port.
+    pub port: u16,
+    /// Connections served at once; further clients get `503 SlowDown`.
+    pub max_connections: usize,
+    /// The largest object body accepted, in MiB.
+    pub max_body_size_mb: u64,
+    /// Refuse unsigned requests; may be off only on a loopback listener.
+    pub require_sigv4: bool,
+    /// Accept `http://host/bucket/key`.
+    pub allow_path_style: bool,
+    /// Accept `http://bucket.host/key`.
+    pub allow_virtual_hosted_style: bool,
+    /// The mode of buckets created through the API.
+    pub default_bucket_mode: BucketMode,
+    /// Whether buckets created through the API are writable only through the gateway.
+    pub default_api_exclusive: bool,
+    /// The sync strategy of remote-backed buckets created through the API.
+    pub default_remote_sync_strategy: SyncStrategy,
+    /// The conflict policy of remote-backed buckets created through the API.
+    pub default_remote_conflict_policy: ConflictPolicy,
+    /// Multipart uploads.
+    pub multipart: MultipartConfig,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            host: "0.0.0.0".to_owned(),
+            port: 39000,
+            max_connections: 1024,
+            max_body_size_mb: 5120,
+            require_sigv4: true,
+            allow_path_style: true,
+            allow_virtual_hosted_style: true,
+            default_bucket_mode: BucketMode::Local,
+            default_api_exclusive: true,
+            default_remote_sync_strategy: SyncStrategy::Cache,
+            default_remote_conflict_policy: ConflictPolicy::KeepLocal,
+            multipart: MultipartConfig::default(),
+        }
+    }
+}
+
+/// How a bucket stores its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BucketMode {
+    /// On a local vault.
+    Local,
+    /// On an upstream S3 vault, with an encrypted local copy of what is read.
+    RemoteCache,
+    /// On an upstream S3 vault, without a local copy.
+    RemoteProxy,
+}
+
+impl BucketMode {
+    /// The name used in the config and the metadata.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::RemoteCache => "remote_cache",
+            Self::RemoteProxy => "remote_proxy",
+        }
+    }
+}
+
+/// How a remote-backed vault syncs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStrategy {
+    /// Local copies on demand.
+    Cache,
+    /// Two-way.
+    Sync,
+    /// One side wins.
+    Mirror,
+}
+
+/// Which side wins a conflict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictPolicy {
+    /// The local copy.
+    KeepLocal,
+    /// The upstream copy.
+    KeepRemote,
+    /// The newer one.
+    KeepNewest,
+    /// Neither, until an operator resolves it.
+    Ask,
+}
+
+/// `s3_gateway.multipart`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MultipartConfig {
+    /// Where in-progress parts are kept (encrypted); empty for inside the data directory.
+    pub part_dir: String,
+    /// The smallest part but the last, in MiB.
+    pub min_part_size_mb: u64,
+    /// Uploads older than this are aborted by the janitor.
+    pub abort_after_days: u64,
+}
+
+impl Default for MultipartConfig {
+    fn default() -> Self {
+        Self {
+            part_dir: String::new(),
+            min_part_size_mb: 5,
+            abort_after_days: 7,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`; a missing file means the built-in defaults when `missing_ok`.
+    ///
+    /// # Errors
+    /// The file can't be read, isn't valid YAML, has an unknown key or an invalid value; the
+    /// message names the key.
+    pub fn load(path: &Path, missing_ok: bool) -> anyhow::Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && missing_ok => {
+                return Ok(Self::default());
+            }
+            Err(err) => {
+                return Err(err).with_context(|| format!("read config file {}", path.display()));
+            }
+        };
+        Self::parse(&text).with_context(|| format!("config file {}", path.display()))
+    }
+
+    /// Parses and validates YAML text.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let config: Self = if text.trim().is_empty() {
+            Self::default()
+        } else {
+            serde_norway::from_str(text)?
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let gateway = &self.s3_gateway;
+        let Ok(host) = gateway.host.parse::<IpAddr>() else {
+            bail!(
+                "s3_gateway.host: {:?} is not an IP address (use e.g. 0.0.0.0 or 127.0.0.1)",
+                gateway.host
+            );
+        };
+        if gateway.port == 0 {
+            bail!("s3_gateway.port: must be between 1 and 65535");
+        }
+        if gateway.max_connections == 0 {
+            bail!("s3_gateway.max_connections: must be at least 1");
+        }
+        if gateway.max_body_size_mb == 0 || gateway.max_body_size_mb > 5 * 1024 * 1024 {
+            bail!("s3_gateway.max_body_size_mb: must be between 1 and 5242880 (5 TiB)");
+        }
+        if !gateway.require_sigv4 && !host.is_loopback() {
+            bail!(
+                "s3_gateway.require_sigv4: may be false only when s3_gateway.host is a loopback \
+                 address (127.0.0.1 or ::1), not {host}"
+            );
+        }
+        if !gateway.allow_path_style && !gateway.allow_virtual_hosted_style {
+            bail!(
+                "s3_gateway.allow_path_style / allow_virtual_hosted_style: at least one must be true"
+            );
+        }
+        let multipart = &gateway.multipart;
+        if !(1..=5 * 1024).contains(&multipart.min_part_size_mb) {
+            bail!("s3_gateway.multipart.min_part_size_mb: must be between 1 and 5120");
+        }
+        if multipart.abort_after_days == 0 {
+            bail!("s3_gateway.multipart.abort_after_days: must be at least 1");
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            bail!("data_dir: must not be empty");
+        }
+        if self.control_socket.as_os_str().is_empty() {
+            bail!("control_socket: must not be empty");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let config = Config::parse("").unwrap();
+        let g = &config.s3_gateway;
+        assert!(!g.enabled);
+        assert_eq!(
+            (
+                g.host.as_str(),
+                g.port,
+                g.max_connections,
+                g.max_body_size_mb
+            ),
+            ("0.0.0.0", 39000, 1024, 5120)
+        );
+        assert!(
+            g.require_sigv4
+                && g.allow_path_style
+                && g.allow_virtual_hosted_style
+                && g.default_api_exclusive
+        );
+        assert_eq!(g.default_bucket_mode, BucketMode::Local);
+        assert_eq!(g.default_remote_sync_strategy, SyncStrategy::Cache);
+        assert_eq!(g.default_remote_conflict_policy, ConflictPolicy::KeepLocal);
+        assert_eq!(
+            g.multipart,
+            MultipartConfig {
+                part_dir: String::new(),
+                min_part_size_mb: 5,
+                abort_after_days: 7
+            }
+        );
+        assert_eq!(config.keys.provider, KeyProviderChoice::Auto);
+    }
+
+    #[test]
+    fn unknown_and_invalid_keys_are_named() {
+        let err = format!(
+            "{:#}",
+            Config::parse("s3_gateway:\n  enabeld: true\n").unwrap_err()
+        );
+        assert!(err.contains("enabeld"), "{err}");
+        let err = format!(
+            "{:#}",
+            Config::parse("s3_gateway:\n  port: 0\n").unwrap_err()
+        );
+        assert!(err.contains("s3_gateway.port"), "{err}");
+        let err = format!(
+            "{:#}",
+            Config::parse("s3_gateway:\n  require_sigv4: false\n").unwrap_err()
+        );
+        assert!(err.contains("s3_gateway.require_sigv4"), "{err}");
+        let err = format!(
+            "{:#}",
+            Config::parse("keys:\n  provider: hsm\n").unwrap_err()
+        );
+        assert!(err.contains("hsm"), "{err}");
+        let err = format!(
+            "{:#}",
+            Config::parse("s3_gateway:\n  default_bucket_mode: remote\n").unwrap_err()
+        );
+        assert!(
+            err.contains("default_bucket_mode") || err.contains("remote"),
+            "{err}"
+        );
+        assert!(Config::parse("s3_gateway:\n  host: 127.0.0.1\n  require_sigv4: false\n").is_ok());
+    }
+}

@@ -1,0 +1,102 @@
+//! The engine: the one entry point both frontends use.
+//!
+//! It owns the metadata store, the blob store and the keyring, and turns a frontend's request
+//! (put this object, list that prefix, bind this bucket) into blob I/O plus one metadata
+//! transaction. All methods block; async callers run them on blocking threads.
+
+mod admin;
+mod gc;
+mod objects;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use admin::{NewCredential, Secret};
+pub use objects::{ObjectReader, ObjectWriter};
+
+use crate::blob::{BlobStore, LocalBlobStore};
+use crate::error::VaultError;
+use crate::keyring::Keyring;
+use crate::keys::{KeyProvider, KeyProviderChoice, load_or_create_master_key};
+use crate::meta::MetaStore;
+
+/// Where the engine keeps its state and how it unseals its master key.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The data directory: `meta.db`, `blobs/` and `keys/` live under it.
+    pub data_dir: PathBuf,
+    /// Which key provider seals the master key.
+    pub key_provider: KeyProviderChoice,
+    /// The TPM's TCTI, e.g. `device:/dev/tpmrm0` or `swtpm:host=127.0.0.1,port=2321`.
+    pub tpm_tcti: Option<String>,
+}
+
+/// The vault engine.
+pub struct Engine {
+    meta: MetaStore,
+    blobs: Arc<dyn BlobStore>,
+    keyring: Keyring,
+    credentials: admin::CredentialCache,
+}
+
+impl Engine {
+    /// Opens the engine over `config.data_dir`, creating it on first start: unseals (or creates)
+    /// the master key, migrates the metadata database and finishes any blob deletions a crash
+    /// interrupted.
+    ///
+    /// # Errors
+    /// Fails when the data directory cannot be created, the master key cannot be unsealed or
+    /// the database cannot be opened.
+    pub fn open(config: &EngineConfig) -> Result<Self, VaultError> {
+        let dir = &config.data_dir;
+        create_private_dir(dir)?;
+        let master = load_or_create_master_key(
+            &dir.join("keys"),
+            config.key_provider,
+            config.tpm_tcti.as_deref(),
+        )?;
+        let meta = MetaStore::open(&dir.join("meta.db"))?;
+        let blob_store = LocalBlobStore::open(&dir.join("blobs"))?;
+        blob_store.clear_temp()?;
+        let engine = Self {
+            meta,
+            blobs: Arc::new(blob_store),
+            keyring: Keyring::new(master),
+            credentials: admin::CredentialCache::default(),
+        };
+        engine.collect_garbage()?;
+        engine.remove_orphan_blobs()?;
+        Ok(engine)
+    }
+
+    /// An engine over caller-supplied stores, for tests.
+    #[must_use]
+    pub fn with_stores(meta: MetaStore, blobs: Arc<dyn BlobStore>, keyring: Keyring) -> Self {
+        Self {
+            meta,
+            blobs,
+            keyring,
+            credentials: admin::CredentialCache::default(),
+        }
+    }
+
+    /// Which provider sealed the master key.
+    #[must_use]
+    pub fn key_provider(&self) -> KeyProvider {
+        self.keyring.provider()
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), VaultError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let io = |source| VaultError::Blob(crate::blob::BlobError::Io { id: None, source });
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)
+}

@@ -1,0 +1,284 @@
+//! Objects: streaming writes that commit atomically, range reads, deletes and listings.
+//!
+//! A write seals its content into a new blob while it streams in, hashing the plaintext for the
+//! ETag on the way; only once the blob is durable does one metadata transaction point the key at
+//! it. A crash before that transaction leaves the old object and an orphan blob, which the next
+//! start removes; a crash after it leaves the new object. Readers holding the old blob keep
+//! reading it until they finish, because the old blob is deleted only after the commit.
+
+use std::sync::Arc;
+
+use md5::{Digest, Md5};
+
+use super::Engine;
+use crate::blob::{BlobId, BlobReader, BlobStore, BlobWriter};
+use crate::error::VaultError;
+use crate::ids::VaultId;
+use crate::meta::{
+    Entry, EntryKind, ListItem, ListQuery, NewFile, ObjectAttrs, WriteCondition, entries,
+};
+use crate::path::ObjectKey;
+
+/// An object being written. Dropping it before [`ObjectWriter::commit`] discards the content.
+pub struct ObjectWriter {
+    vault: VaultId,
+    blob_id: BlobId,
+    key_version: u32,
+    writer: BlobWriter,
+    md5: Md5,
+    len: u64,
+}
+
+impl ObjectWriter {
+    /// Appends plaintext.
+    ///
+    /// # Errors
+    /// A blob store failure.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), VaultError> {
+        self.md5.update(data);
+        self.writer.write(data)?;
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was written yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The hex MD5 of what was written so far, as the ETag will show it.
+    #[must_use]
+    pub fn md5_hex(&self) -> String {
+        hex::encode(self.md5.clone().finalize())
+    }
+}
+
+/// An object opened for reading: its metadata and, for a file, its sealed content.
+pub struct ObjectReader {
+    /// The entry as it was when opened.
+    pub entry: Entry,
+    blob: Option<BlobReader>,
+}
+
+impl ObjectReader {
+    /// Plaintext length.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.entry.size
+    }
+
+    /// Whether the object is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entry.size == 0
+    }
+
+    /// Hands the plaintext of `start..end` to `sink` in order, decrypting only the segments the
+    /// range touches.
+    ///
+    /// # Errors
+    /// `Integrity` when a segment fails authentication; a blob store failure; or `sink`'s error.
+    pub fn read_range(
+        &self,
+        start: u64,
+        end: u64,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
+        let Some(blob) = &self.blob else {
+            return Ok(());
+        };
+        let mut failure = None;
+        let result = blob.read_range(start, end, &mut |chunk| {
+            sink(chunk).map_err(|err| {
+                failure = Some(err);
+                // Stops the read; the sink's own error is what the caller gets.
+                crate::blob::BlobError::Io {
+                    id: None,
+                    source: std::io::Error::other("reader stopped"),
+                }
+            })
+        });
+        match (result, failure) {
+            (_, Some(err)) => Err(err),
+            (Err(err), None) => Err(err.into()),
+            (Ok(()), None) => Ok(()),
+        }
+    }
+}
+
+impl Engine {
+    /// Starts writing an object into `vault`.
+    ///
+    /// # Errors
+    /// Fails when the vault's key is unavailable or the blob cannot be created.
+    pub fn begin_write(&self, vault: VaultId) -> Result<ObjectWriter, VaultError> {
+        let (key_version, key) = self.keyring.current_vault_key(&self.meta, vault)?;
+        let blob_id = BlobId::generate();
+        let writer = BlobWriter::new(self.blobs.as_ref(), blob_id, &key, key_version)?;
+        Ok(ObjectWriter {
+            vault,
+            blob_id,
+            key_version,
+            writer,
+            md5: Md5::new(),
+            len: 0,
+        })
+    }
+
+    /// Makes `writer`'s content the object `key`, durably, if `condition` holds.
+    ///
+    /// # Errors
+    /// `KeyConflict`, `PreconditionFailed`, `DirectoryWithContent`, or a storage failure; on
+    /// error nothing changes and the new content is discarded.
+    pub fn commit_write(
+        &self,
+        writer: ObjectWriter,
+        key: &ObjectKey,
+        attrs: ObjectAttrs,
+        condition: &WriteCondition,
+    ) -> Result<Entry, VaultError> {
+        let ObjectWriter {
+            vault,
+            blob_id,
+            key_version,
+            writer,
+            md5,
+            len,
+        } = writer;
+        if key.is_directory() {
+            if len > 0 {
+                return Err(VaultError::DirectoryWithContent(key.as_str().to_owned()));
+            }
+            drop(writer);
+            return self
+                .meta
+                .write(|tx| entries::put_directory(tx, vault, key, condition));
+        }
+        let size = writer.finish()?;
+        debug_assert_eq!(size, len);
+        let file = NewFile {
+            blob: Some(blob_id),
+            key_version,
+            size,
+            etag: hex::encode(md5.finalize()),
+            attrs,
+        };
+        let outcome = self
+            .meta
+            .write(|tx| entries::put_file(tx, vault, key, file, condition));
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                self.discard_blob(blob_id);
+                return Err(err);
+            }
+        };
+        if outcome.replaced_blob.is_some() {
+            self.collect_garbage_quietly();
+        }
+        Ok(outcome.entry)
+    }
+
+    /// The object `key`: a file, or an explicit directory marker.
+    ///
+    /// # Errors
+    /// `NoSuchKey`.
+    pub fn head_object(&self, vault: VaultId, key: &ObjectKey) -> Result<Entry, VaultError> {
+        let entry = self
+            .meta
+            .read(|conn| Ok::<_, VaultError>(entries::by_path(conn, vault, key.as_str())?))?;
+        match entry {
+            Some(entry) if entry.kind == EntryKind::File || entry.explicit => Ok(entry),
+            _ => Err(VaultError::NoSuchKey(key.as_str().to_owned())),
+        }
+    }
+
+    /// Opens the object `key` for reading.
+    ///
+    /// # Errors
+    /// `NoSuchKey`; `Integrity` when the blob's header does not authenticate.
+    pub fn open_object(&self, vault: VaultId, key: &ObjectKey) -> Result<ObjectReader, VaultError> {
+        let entry = self.head_object(vault, key)?;
+        let Some(blob_id) = entry.blob else {
+            return Ok(ObjectReader { entry, blob: None });
+        };
+        let keys = self.vault_keys_for_read(vault, entry.key_version)?;
+        let blob = BlobReader::open(self.blobs.as_ref(), blob_id, |version| {
+            keys.iter()
+                .find(|(v, _)| *v == version)
+                .map(|(_, key)| key.clone())
+        })?;
+        Ok(ObjectReader {
+            entry,
+            blob: Some(blob),
+        })
+    }
+
+    fn vault_keys_for_read(
+        &self,
+        vault: VaultId,
+        version: Option<u32>,
+    ) -> Result<Vec<(u32, crate::crypto::SecretKey)>, VaultError> {
+        let Some(version) = version else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .keyring
+            .vault_key(&self.meta, vault, version)?
+            .map(|key| (version, key))
+            .into_iter()
+            .collect())
+    }
+
+    /// Deletes the object `key`; deleting a missing key succeeds, as in S3.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn delete_object(
+        &self,
+        vault: VaultId,
+        key: &ObjectKey,
+    ) -> Result<Option<Entry>, VaultError> {
+        let removed = self
+            .meta
+            .write(|tx| entries::delete_object(tx, vault, key))?;
+        if removed.as_ref().is_some_and(|entry| entry.blob.is_some()) {
+            self.collect_garbage_quietly();
+        }
+        Ok(removed)
+    }
+
+    /// One page of a listing of `vault`; the flag says whether more follow.
+    ///
+    /// # Errors
+    /// A metadata failure.
+    pub fn list_objects(
+        &self,
+        vault: VaultId,
+        query: &ListQuery,
+    ) -> Result<(Vec<ListItem>, bool), VaultError> {
+        self.meta
+            .read(|conn| Ok(entries::list(conn, vault, query)?))
+    }
+
+    /// Whether `vault` holds no object.
+    ///
+    /// # Errors
+    /// A metadata failure.
+    pub fn vault_is_empty(&self, vault: VaultId) -> Result<bool, VaultError> {
+        self.meta.read(|conn| Ok(entries::is_empty(conn, vault)?))
+    }
+
+    /// The blob store, for tests that inspect or damage stored data.
+    #[must_use]
+    pub fn blob_store(&self) -> Arc<dyn BlobStore> {
+        Arc::clone(&self.blobs)
+    }
+}

@@ -1,0 +1,116 @@
+//! The engine's error type.
+//!
+//! Every public operation of [`crate::Engine`] returns [`VaultError`]. Variants say what
+//! happened in terms a frontend can map (to an S3 code or an errno) without looking inside the
+//! cause; lower-level failures keep their cause as a source instead of a string.
+
+use crate::blob::BlobError;
+use crate::crypto::CryptoError;
+use crate::ids::VaultId;
+use crate::keys::KeyError;
+use crate::meta::MetaError;
+use crate::path::InvalidKey;
+
+/// What can go wrong in the vault engine.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// No vault has this id or name.
+    #[error("no vault named {0}")]
+    NoSuchVault(String),
+    /// A vault of this name exists already.
+    #[error("a vault named {0} exists already")]
+    VaultExists(String),
+    /// The vault still backs a bucket and may not go away.
+    #[error("vault {vault} is bound to bucket {bucket}; unbind or delete the bucket first")]
+    VaultInUse {
+        /// The vault.
+        vault: VaultId,
+        /// The bucket bound to it.
+        bucket: String,
+    },
+    /// No bucket has this name.
+    #[error("no bucket named {0}")]
+    NoSuchBucket(String),
+    /// A bucket of this name exists already.
+    #[error("a bucket named {0} exists already")]
+    BucketExists(String),
+    /// The bucket still holds objects.
+    #[error("bucket {0} is not empty")]
+    BucketNotEmpty(String),
+    /// The bucket name breaks S3's naming rules.
+    #[error("invalid bucket name {name:?}: {reason}")]
+    InvalidBucketName {
+        /// The refused name.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// A vault or credential name is not acceptable.
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The refused name.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// No object has this key.
+    #[error("no object with key {0:?}")]
+    NoSuchKey(String),
+    /// The key cannot be a path inside a vault.
+    #[error("invalid object key: {0}")]
+    InvalidKey(#[from] InvalidKey),
+    /// The key needs a file where a directory is, or the reverse.
+    #[error("key {key:?} conflicts with an existing {existing} at {at:?}")]
+    KeyConflict {
+        /// The key being written.
+        key: String,
+        /// What is in the way: "file" or "directory".
+        existing: &'static str,
+        /// The path of the entry in the way.
+        at: String,
+    },
+    /// A conditional write found the object in another state than required.
+    #[error("precondition failed for key {0:?}")]
+    PreconditionFailed(String),
+    /// A directory marker was written with content.
+    #[error("key {0:?} ends in '/' and names a directory, which cannot hold content")]
+    DirectoryWithContent(String),
+    /// No credential has this access key.
+    #[error("no credential with access key {0}")]
+    NoSuchCredential(String),
+    /// The stored data did not authenticate or is malformed.
+    #[error("stored data failed its integrity check")]
+    Integrity(#[source] BlobError),
+    /// The blob store failed.
+    #[error("blob storage failed")]
+    Blob(#[source] BlobError),
+    /// The metadata database failed.
+    #[error(transparent)]
+    Metadata(#[from] MetaError),
+    /// The master key or a wrapped key could not be used.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// A wrapped key or sealed secret did not open.
+    #[error("a sealed key or secret did not open")]
+    Crypto(#[from] CryptoError),
+    /// A blocking task was cancelled or panicked.
+    #[error("an internal task failed: {0}")]
+    Internal(String),
+}
+
+impl From<BlobError> for VaultError {
+    fn from(err: BlobError) -> Self {
+        match err {
+            BlobError::IntegrityCheckFailed { .. } | BlobError::Malformed { .. } => {
+                Self::Integrity(err)
+            }
+            _ => Self::Blob(err),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for VaultError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Metadata(MetaError::Sqlite(err))
+    }
+}

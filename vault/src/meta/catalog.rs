@@ -1,0 +1,298 @@
+//! Rows that describe the node rather than a vault's tree: vaults, wrapped keys, gateway
+//! credentials and bucket bindings.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{MetaError, entries, now_ms};
+use crate::error::VaultError;
+use crate::ids::{EntryId, VaultId};
+
+/// A vault as listed by the node.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VaultRow {
+    /// Its id.
+    pub id: VaultId,
+    /// Its unique name.
+    pub name: String,
+    /// Creation time, milliseconds since the epoch.
+    pub created_ms: i64,
+}
+
+/// A bucket binding.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BucketRow {
+    /// The bucket name.
+    pub name: String,
+    /// The vault serving it.
+    pub vault: VaultId,
+    /// `local`, `remote_cache` or `remote_proxy`.
+    pub mode: String,
+    /// Whether only the gateway may write into the vault.
+    pub api_exclusive: bool,
+    /// Whether the vault was created for the bucket (and goes away with it).
+    pub owns_vault: bool,
+    /// Creation time, milliseconds since the epoch.
+    pub created_ms: i64,
+}
+
+/// A gateway credential, with its secret still sealed.
+#[derive(Clone, Debug)]
+pub struct CredentialRow {
+    /// The public access key id.
+    pub access_key: String,
+    /// The name the operator gave it.
+    pub name: String,
+    /// The secret, sealed under the gateway key.
+    pub secret_sealed: Vec<u8>,
+    /// Which gateway key version sealed it.
+    pub key_version: u32,
+    /// Creation time, milliseconds since the epoch.
+    pub created_ms: i64,
+    /// When it was revoked, if it was.
+    pub revoked_ms: Option<i64>,
+}
+
+/// Creates a vault and its root directory.
+pub(crate) fn insert_vault(
+    conn: &Connection,
+    name: &str,
+) -> Result<(VaultRow, EntryId), VaultError> {
+    if vault_by_name(conn, name)?.is_some() {
+        return Err(VaultError::VaultExists(name.to_owned()));
+    }
+    let created_ms = now_ms();
+    conn.execute(
+        "INSERT INTO vaults (name, created_ms) VALUES (?1, ?2)",
+        params![name, created_ms],
+    )?;
+    let id = VaultId(conn.last_insert_rowid());
+    let root = entries::create_root(conn, id)?;
+    Ok((
+        VaultRow {
+            id,
+            name: name.to_owned(),
+            created_ms,
+        },
+        root,
+    ))
+}
+
+fn vault_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VaultRow> {
+    Ok(VaultRow {
+        id: VaultId(row.get(0)?),
+        name: row.get(1)?,
+        created_ms: row.get(2)?,
+    })
+}
+
+/// The vault called `name`.
+pub(crate) fn vault_by_name(conn: &Connection, name: &str) -> Result<Option<VaultRow>, MetaError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, created_ms FROM vaults WHERE name = ?1")?;
+    Ok(stmt.query_row(params![name], vault_from_row).optional()?)
+}
+
+/// The vault with this id.
+pub(crate) fn vault_by_id(conn: &Connection, id: VaultId) -> Result<Option<VaultRow>, MetaError> {
+    let mut stmt = conn.prepare_cached("SELECT id, name, created_ms FROM vaults WHERE id = ?1")?;
+    Ok(stmt.query_row(params![id.0], vault_from_row).optional()?)
+}
+
+/// Every vault, by id.
+pub(crate) fn vaults(conn: &Connection) -> Result<Vec<VaultRow>, MetaError> {
+    let mut stmt = conn.prepare_cached("SELECT id, name, created_ms FROM vaults ORDER BY id")?;
+    let rows = stmt.query_map([], vault_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Removes a vault with all its entries and keys, queueing its blobs for collection.
+pub(crate) fn delete_vault(conn: &Connection, id: VaultId) -> Result<(), MetaError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO blob_gc (blob_id, queued_ms)
+         SELECT blob_id, ?2 FROM entries WHERE vault_id = ?1 AND blob_id IS NOT NULL",
+        params![id.0, now_ms()],
+    )?;
+    // Foreign keys are checked at the end of the statement, so one DELETE may remove parents
+    // and children together.
+    conn.execute("DELETE FROM entries WHERE vault_id = ?1", params![id.0])?;
+    conn.execute("DELETE FROM vaults WHERE id = ?1", params![id.0])?;
+    Ok(())
+}
+
+/// Stores a wrapped data key version of a vault.
+pub(crate) fn insert_vault_key(
+    conn: &Connection,
+    vault: VaultId,
+    version: u32,
+    wrapped: &[u8],
+) -> Result<(), MetaError> {
+    conn.execute(
+        "INSERT INTO vault_keys (vault_id, version, wrapped, created_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![vault.0, version, wrapped, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Every wrapped data key version of a vault, oldest first.
+pub(crate) fn vault_keys(
+    conn: &Connection,
+    vault: VaultId,
+) -> Result<Vec<(u32, Vec<u8>)>, MetaError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT version, wrapped FROM vault_keys WHERE vault_id = ?1 ORDER BY version",
+    )?;
+    let rows = stmt.query_map(params![vault.0], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The newest wrapped version of a node-wide key such as the gateway key.
+pub(crate) fn node_key(conn: &Connection, name: &str) -> Result<Option<(u32, Vec<u8>)>, MetaError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT version, wrapped FROM node_keys WHERE name = ?1 ORDER BY version DESC LIMIT 1",
+    )?;
+    Ok(stmt
+        .query_row(params![name], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
+}
+
+/// Stores a wrapped node-wide key version.
+pub(crate) fn insert_node_key(
+    conn: &Connection,
+    name: &str,
+    version: u32,
+    wrapped: &[u8],
+) -> Result<(), MetaError> {
+    conn.execute(
+        "INSERT INTO node_keys (name, version, wrapped, created_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![name, version, wrapped, now_ms()],
+    )?;
+    Ok(())
+}
+
+fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BucketRow> {
+    Ok(BucketRow {
+        name: row.get(0)?,
+        vault: VaultId(row.get(1)?),
+        mode: row.get(2)?,
+        api_exclusive: row.get(3)?,
+        owns_vault: row.get(4)?,
+        created_ms: row.get(5)?,
+    })
+}
+
+const BUCKET_COLUMNS: &str = "name, vault_id, mode, api_exclusive, owns_vault, created_ms";
+
+/// Binds a bucket name to a vault.
+pub(crate) fn insert_bucket(conn: &Connection, row: &BucketRow) -> Result<(), VaultError> {
+    if bucket(conn, &row.name)?.is_some() {
+        return Err(VaultError::BucketExists(row.name.clone()));
+    }
+    conn.execute(
+        &format!("INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        params![
+            row.name,
+            row.vault.0,
+            row.mode,
+            row.api_exclusive,
+            row.owns_vault,
+            row.created_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// The bucket called `name`.
+pub(crate) fn bucket(conn: &Connection, name: &str) -> Result<Option<BucketRow>, MetaError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?1"
+    ))?;
+    Ok(stmt.query_row(params![name], bucket_from_row).optional()?)
+}
+
+/// Every bucket, by name.
+pub(crate) fn buckets(conn: &Connection) -> Result<Vec<BucketRow>, MetaError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name"
+    ))?;
+    let rows = stmt.query_map([], bucket_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The buckets bound to a vault.
+pub(crate) fn buckets_of_vault(
+    conn: &Connection,
+    vault: VaultId,
+) -> Result<Vec<BucketRow>, MetaError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {BUCKET_COLUMNS} FROM buckets WHERE vault_id = ?1"
+    ))?;
+    let rows = stmt.query_map(params![vault.0], bucket_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Removes a bucket binding.
+pub(crate) fn delete_bucket(conn: &Connection, name: &str) -> Result<(), MetaError> {
+    conn.execute("DELETE FROM buckets WHERE name = ?1", params![name])?;
+    Ok(())
+}
+
+fn credential_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRow> {
+    Ok(CredentialRow {
+        access_key: row.get(0)?,
+        name: row.get(1)?,
+        secret_sealed: row.get(2)?,
+        key_version: row.get(3)?,
+        created_ms: row.get(4)?,
+        revoked_ms: row.get(5)?,
+    })
+}
+
+const CREDENTIAL_COLUMNS: &str =
+    "access_key, name, secret_sealed, key_version, created_ms, revoked_ms";
+
+/// Stores a new credential.
+pub(crate) fn insert_credential(conn: &Connection, row: &CredentialRow) -> Result<(), MetaError> {
+    conn.execute(
+        &format!("INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        params![
+            row.access_key,
+            row.name,
+            row.secret_sealed,
+            row.key_version,
+            row.created_ms,
+            row.revoked_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// The credential with this access key, revoked or not.
+pub(crate) fn credential(
+    conn: &Connection,
+    access_key: &str,
+) -> Result<Option<CredentialRow>, MetaError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE access_key = ?1"
+    ))?;
+    Ok(stmt
+        .query_row(params![access_key], credential_from_row)
+        .optional()?)
+}
+
+/// Every credential, oldest first.
+pub(crate) fn credentials(conn: &Connection) -> Result<Vec<CredentialRow>, MetaError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials ORDER BY created_ms, access_key"
+    ))?;
+    let rows = stmt.query_map([], credential_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Marks a credential revoked; returns whether it existed and was active.
+pub(crate) fn revoke_credential(conn: &Connection, access_key: &str) -> Result<bool, MetaError> {
+    let changed = conn.execute(
+        "UPDATE credentials SET revoked_ms = ?2 WHERE access_key = ?1 AND revoked_ms IS NULL",
+        params![access_key, now_ms()],
+    )?;
+    Ok(changed == 1)
+}
