@@ -70,7 +70,11 @@ pub fn set_scalar(text: &str, section: &str, key: &str, value: &str) -> anyhow::
     match existing {
         Some(i) => {
             let line = lines[i];
-            let comment = line.find(" #").map(|at| &line[at..]).unwrap_or_default();
+            // Keep a trailing comment with the spacing before it.
+            let comment = line.find(" #").map_or("", |at| {
+                let start = line[..=at].trim_end().len();
+                &line[start..]
+            });
             out[i] = format!("{indent}{key}: {value}{comment}");
         }
         None => out.insert(header + 1, format!("{indent}{key}: {value}")),

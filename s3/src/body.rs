@@ -179,16 +179,11 @@ pub async fn receive(
         PayloadHash::Sha256(hex) => Some(hex.clone()),
         _ => None,
     };
+    let want_sha256 = signed_sha256.is_some();
     let header_algorithm = expect.checksum_header.as_ref().map(|(alg, _)| *alg);
     let checksum_algorithm = header_algorithm.or(expect.trailer_checksum);
     let sealer = tokio::task::spawn_blocking(move || {
-        seal(
-            &sealing_engine,
-            vault,
-            rx,
-            signed_sha256.is_some(),
-            checksum_algorithm,
-        )
+        seal(&sealing_engine, vault, rx, want_sha256, checksum_algorithm)
     });
 
     let mut decoder = expect.payload.is_streaming().then(|| {
@@ -216,21 +211,21 @@ pub async fn receive(
         }
         None => None,
     };
-    if let (Some(expected), Some(actual)) = (signed_sha256_of(&expect.payload), sha256) {
-        if expected != actual {
-            return Err(S3Error::new(
-                S3ErrorCode::XAmzContentSHA256Mismatch,
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
-            ));
-        }
+    if let (Some(expected), Some(actual)) = (&signed_sha256, &sha256)
+        && expected != actual
+    {
+        return Err(S3Error::new(
+            S3ErrorCode::XAmzContentSHA256Mismatch,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        ));
     }
-    if let Some(md5) = expect.content_md5 {
-        if hex::encode(md5) != writer.md5_hex() {
-            return Err(S3Error::new(
-                S3ErrorCode::BadDigest,
-                "The Content-MD5 you specified did not match what we received.",
-            ));
-        }
+    if let Some(md5) = expect.content_md5
+        && hex::encode(md5) != writer.md5_hex()
+    {
+        return Err(S3Error::new(
+            S3ErrorCode::BadDigest,
+            "The Content-MD5 you specified did not match what we received.",
+        ));
     }
     let mut checksums = BTreeMap::new();
     if let Some((algorithm, actual)) = checksum {
@@ -260,13 +255,6 @@ pub async fn receive(
         checksums.insert(algorithm.name().to_owned(), actual);
     }
     Ok(ReceivedBody { writer, checksums })
-}
-
-fn signed_sha256_of(payload: &PayloadHash) -> Option<String> {
-    match payload {
-        PayloadHash::Sha256(hex) => Some(hex.clone()),
-        _ => None,
-    }
 }
 
 /// Reads the body off the connection, unframes it and feeds the sealing task. Returns the

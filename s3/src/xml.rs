@@ -63,11 +63,15 @@ impl XmlWriter {
     }
 }
 
+/// A request body that is not the XML document the operation takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedXml;
+
 /// Reads the `LocationConstraint` of a CreateBucket body; an empty body means none.
 ///
 /// # Errors
-/// Returns `()` when the body is not well-formed XML or has another root element.
-pub fn parse_location_constraint(body: &[u8]) -> Result<Option<String>, ()> {
+/// `MalformedXml` when the body is not well-formed XML or has another root element.
+pub fn parse_location_constraint(body: &[u8]) -> Result<Option<String>, MalformedXml> {
     use quick_xml::events::Event;
 
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -79,33 +83,31 @@ pub fn parse_location_constraint(body: &[u8]) -> Result<Option<String>, ()> {
     let mut constraint = None;
     let mut saw_root = false;
     loop {
-        match reader.read_event().map_err(|_| ())? {
+        match reader.read_event().map_err(|_| MalformedXml)? {
             Event::Start(start) => {
                 let name = start.local_name();
                 if depth == 0 {
                     if name.as_ref() != b"CreateBucketConfiguration" || saw_root {
-                        return Err(());
+                        return Err(MalformedXml);
                     }
                     saw_root = true;
                 }
                 in_constraint = depth == 1 && name.as_ref() == b"LocationConstraint";
                 depth += 1;
             }
-            Event::Empty(empty) => {
-                if depth == 0 {
-                    return if empty.local_name().as_ref() == b"CreateBucketConfiguration" {
-                        Ok(None)
-                    } else {
-                        Err(())
-                    };
-                }
+            Event::Empty(empty) if depth == 0 => {
+                return if empty.local_name().as_ref() == b"CreateBucketConfiguration" {
+                    Ok(None)
+                } else {
+                    Err(MalformedXml)
+                };
             }
             Event::End(_) => {
-                depth = depth.checked_sub(1).ok_or(())?;
+                depth = depth.checked_sub(1).ok_or(MalformedXml)?;
                 in_constraint = false;
             }
             Event::Text(text) if in_constraint => {
-                let text = text.xml_content().map_err(|_| ())?;
+                let text = text.xml_content().map_err(|_| MalformedXml)?;
                 constraint = Some(text.trim().to_owned());
             }
             Event::Eof => break,
@@ -113,7 +115,7 @@ pub fn parse_location_constraint(body: &[u8]) -> Result<Option<String>, ()> {
         }
     }
     if !saw_root || depth != 0 {
-        return Err(());
+        return Err(MalformedXml);
     }
     Ok(constraint.filter(|c| !c.is_empty()))
 }
@@ -148,7 +150,10 @@ mod tests {
             parse_location_constraint(b"<CreateBucketConfiguration/>"),
             Ok(None)
         );
-        assert!(parse_location_constraint(b"<Nope></Nope>").is_err());
+        assert_eq!(
+            parse_location_constraint(b"<Nope></Nope>"),
+            Err(MalformedXml)
+        );
         assert!(parse_location_constraint(b"<CreateBucketConfiguration>").is_err());
         assert!(parse_location_constraint(b"not xml <<<").is_err());
     }

@@ -40,7 +40,7 @@ async fn blocking<T: Send + 'static>(
 /// # Errors
 /// A metadata failure.
 pub async fn list_buckets(gateway: &Gateway) -> Result<Response, S3Error> {
-    let buckets = blocking(gateway, |engine| engine.list_buckets()).await?;
+    let buckets = blocking(gateway, vault::Engine::list_buckets).await?;
     let mut xml = XmlWriter::new();
     xml.open_root("ListAllMyBucketsResult");
     xml.open("Owner");
@@ -76,7 +76,7 @@ pub async fn create_bucket(gateway: &Gateway, name: &str, body: Body) -> Result<
             )
         })?
         .to_bytes();
-    xml::parse_location_constraint(&bytes).map_err(|()| {
+    xml::parse_location_constraint(&bytes).map_err(|xml::MalformedXml| {
         S3Error::new(S3ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
     })?;
     if gateway.config.default_bucket_mode != "local" {

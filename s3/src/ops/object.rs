@@ -122,7 +122,7 @@ pub async fn get_object(
         end: reader.len(),
     });
 
-    let mut response = object_headers(&reader.entry, &parts.headers, query)?;
+    let mut response = object_headers(&reader.entry, &parts.headers, query, range.is_none())?;
     response
         .headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
@@ -179,12 +179,13 @@ pub async fn head_object(
     if conditional::evaluate(&parts.headers, &entry)? == Precondition::NotModified {
         return Ok(not_modified(&entry));
     }
-    let mut response = object_headers(&entry, &parts.headers, query)?;
     let range_header = parts
         .headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok());
-    match conditional::parse_range(range_header, entry.size)? {
+    let range = conditional::parse_range(range_header, entry.size)?;
+    let mut response = object_headers(&entry, &parts.headers, query, range.is_none())?;
+    match range {
         Some(ByteRange { start, end }) => {
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
             response
@@ -249,11 +250,13 @@ fn not_modified(entry: &Entry) -> Response {
 }
 
 /// The headers of a GET or HEAD answer: system metadata, user metadata, ETag, dates, checksums
-/// (when asked for), with `response-*` query overrides applied.
+/// (when asked for, and only for the whole object: a part has another checksum), with
+/// `response-*` query overrides applied.
 fn object_headers(
     entry: &Entry,
     request: &HeaderMap,
     query: &[(String, String)],
+    whole_object: bool,
 ) -> Result<Response, S3Error> {
     let attrs = &entry.attrs;
     let mut response = Response::new(Body::empty());
@@ -316,7 +319,7 @@ fn object_headers(
     let checksum_mode = request
         .get("x-amz-checksum-mode")
         .and_then(|v| v.to_str().ok());
-    if checksum_mode.is_some_and(|mode| mode.eq_ignore_ascii_case("ENABLED")) {
+    if whole_object && checksum_mode.is_some_and(|mode| mode.eq_ignore_ascii_case("ENABLED")) {
         for (algorithm, value) in &attrs.checksums {
             let name = HeaderName::from_bytes(
                 format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase()).as_bytes(),

@@ -195,10 +195,9 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// Overwrites key material with zeros; `black_box` keeps the writes from being optimised away.
+/// Overwrites key material with zeros in a way the optimiser may not remove.
 fn wipe(bytes: &mut [u8]) {
-    bytes.fill(0);
-    std::hint::black_box(bytes);
+    zeroize::Zeroize::zeroize(bytes);
 }
 
 fn check_clock(req: &SignedRequest, now: OffsetDateTime) -> Result<(), AuthError> {

@@ -172,7 +172,7 @@ impl Engine {
         };
         let outcome = self
             .meta
-            .write(|tx| entries::put_file(tx, vault, key, file, condition));
+            .write(|tx| entries::put_file(tx, vault, key, &file, condition));
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(err) => {

@@ -41,15 +41,15 @@ pub(super) fn read_private_file(
 
     // Check the opened file, not the path, so a swap between check and read cannot slip past.
     let meta = file.metadata().map_err(|e| KeyError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(malformed(path, "not a regular file"));
+    }
     let mode = meta.permissions().mode() & 0o7777;
     if mode & GROUP_OTHER_BITS != 0 {
         return Err(KeyError::KeyFileInsecure {
             path: path.to_owned(),
             mode,
         });
-    }
-    if !meta.is_file() {
-        return Err(malformed(path, "not a regular file"));
     }
 
     read_limited(file, path, max_len).map(Some)

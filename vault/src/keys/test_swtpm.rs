@@ -4,6 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -57,19 +58,30 @@ impl Drop for Swtpm {
     }
 }
 
-/// A port P on loopback such that P and P + 1 were both free a moment ago. The swtpm TCTI
-/// always looks for the control channel on the port after the command port.
+/// First port of the range handed to swtpm. The range ends below the kernel's default
+/// ephemeral range (32768 and up), so no socket that asks for any free port is given one of
+/// these while a test is between checking a port and swtpm binding it.
+const PORT_RANGE_START: u32 = 20_000;
+
+/// Number of ports in that range.
+const PORT_RANGE_LEN: u32 = 12_000;
+
+/// Offset of the next port pair within the range, shared by the tests of this process so that
+/// no two of them pick the same pair.
+static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
+
+/// A port P on loopback such that P and P + 1 were both free a moment ago and were not handed
+/// out before in this process. The swtpm TCTI always looks for the control channel on the port
+/// after the command port.
 pub(crate) fn free_port_pair() -> u16 {
-    for _ in 0..100 {
-        let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind loopback port");
-        let port = first
-            .local_addr()
-            .expect("local address of bound socket")
-            .port();
-        let Some(next) = port.checked_add(1) else {
-            continue;
-        };
-        if TcpListener::bind((Ipv4Addr::LOCALHOST, next)).is_ok() {
+    // Concurrent test processes start at different places in the range.
+    let start = (std::process::id() % (PORT_RANGE_LEN / 2)) * 2;
+    for _ in 0..PORT_RANGE_LEN / 2 {
+        let offset = NEXT_PORT.fetch_add(2, Ordering::Relaxed);
+        let port = PORT_RANGE_START + (start + offset) % PORT_RANGE_LEN;
+        let port = u16::try_from(port).expect("the range ends below 32768");
+        let free = |p: u16| TcpListener::bind((Ipv4Addr::LOCALHOST, p)).is_ok();
+        if free(port) && free(port + 1) {
             return port;
         }
     }
@@ -77,7 +89,7 @@ pub(crate) fn free_port_pair() -> u16 {
 }
 
 fn spawn(state_dir: &Path) -> (u16, Child) {
-    // Another test may grab the same free port before swtpm binds it; try again on a new one.
+    // Another program may take the port before swtpm binds it; try again on a new one.
     for _ in 0..5 {
         let port = free_port_pair();
         let mut child = spawn_on(state_dir, port);
@@ -122,7 +134,9 @@ fn wait_until_listening(child: &mut Child, port: u16) -> bool {
         }
         // swtpm serves one client at a time; this probe connection is closed at once.
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return true;
+            // If swtpm failed to bind, whatever answered is not ours; it exits at once then.
+            thread::sleep(Duration::from_millis(20));
+            return child.try_wait().expect("poll swtpm").is_none();
         }
         if Instant::now() > deadline {
             let _ = child.kill();

@@ -237,7 +237,7 @@ pub struct ListQuery {
 #[derive(Clone, Debug)]
 pub enum ListItem {
     /// An object.
-    Object(Entry),
+    Object(Box<Entry>),
     /// A common prefix rolled up at the delimiter.
     Prefix(String),
 }
@@ -379,7 +379,7 @@ pub fn put_file(
     conn: &Connection,
     vault: VaultId,
     key: &ObjectKey,
-    file: NewFile,
+    file: &NewFile,
     condition: &WriteCondition,
 ) -> Result<PutOutcome, VaultError> {
     let segments: Vec<&str> = key.segments().collect();
@@ -617,7 +617,7 @@ pub fn list(
             if items.len() == query.max_keys {
                 return Ok((items, true));
             }
-            items.push(ListItem::Object(entry));
+            items.push(ListItem::Object(Box::new(entry)));
         }
         match reseek {
             Some(common) => match prefix_successor(&common) {
