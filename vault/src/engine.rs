@@ -100,3 +100,6 @@ fn create_private_dir(dir: &Path) -> Result<(), VaultError> {
         .create(dir)
         .map_err(io)
 }
+
+#[cfg(test)]
+mod tests;

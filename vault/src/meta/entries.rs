@@ -711,3 +711,6 @@ pub(crate) fn referenced_blobs(
     }
     Ok(ids)
 }
+
+#[cfg(test)]
+mod tests;

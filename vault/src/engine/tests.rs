@@ -1,0 +1,202 @@
+//! Engine tests over a real data directory with the software key provider.
+
+use super::*;
+use crate::meta::{ObjectAttrs, WriteCondition};
+use crate::path::ObjectKey;
+
+fn open(dir: &Path) -> Engine {
+    Engine::open(&EngineConfig {
+        data_dir: dir.to_owned(),
+        key_provider: KeyProviderChoice::Software,
+        tpm_tcti: None,
+    })
+    .unwrap()
+}
+
+fn put(
+    engine: &Engine,
+    vault: crate::VaultId,
+    key: &str,
+    data: &[u8],
+) -> Result<crate::meta::Entry, VaultError> {
+    let mut writer = engine.begin_write(vault)?;
+    for chunk in data.chunks(10_000) {
+        writer.write(chunk)?;
+    }
+    engine.commit_write(
+        writer,
+        &ObjectKey::parse(key).unwrap(),
+        ObjectAttrs::default(),
+        &WriteCondition::None,
+    )
+}
+
+fn get(engine: &Engine, vault: crate::VaultId, key: &str, start: u64, end: u64) -> Vec<u8> {
+    let reader = engine
+        .open_object(vault, &ObjectKey::parse(key).unwrap())
+        .unwrap();
+    let mut out = Vec::new();
+    reader
+        .read_range(start, end, &mut |chunk| {
+            out.extend_from_slice(chunk);
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| u8::try_from(i * 7 % 251).unwrap())
+        .collect()
+}
+
+#[test]
+fn objects_round_trip_across_a_restart_with_md5_etags() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = data(200_000);
+    let vault = {
+        let engine = open(dir.path());
+        let bucket = engine.create_local_bucket("bkt1", true).unwrap();
+        let entry = put(&engine, bucket.vault, "d/file", &body).unwrap();
+        assert_eq!(
+            entry.etag.as_deref(),
+            Some(hex::encode(<md5::Md5 as md5::Digest>::digest(&body)).as_str())
+        );
+        bucket.vault
+    };
+    let engine = open(dir.path());
+    assert_eq!(get(&engine, vault, "d/file", 0, 200_000), body);
+    assert_eq!(
+        get(&engine, vault, "d/file", 65_530, 65_545),
+        body[65_530..65_545]
+    );
+    assert_eq!(
+        get(&engine, vault, "d/file", 199_990, 300_000),
+        body[199_990..]
+    );
+}
+
+#[test]
+fn overwrites_and_deletes_remove_old_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let vault = engine.create_local_bucket("bkt1", true).unwrap().vault;
+    put(&engine, vault, "k", b"one").unwrap();
+    put(&engine, vault, "k", b"two").unwrap();
+    assert_eq!(engine.blob_store().list().unwrap().len(), 1);
+    assert_eq!(get(&engine, vault, "k", 0, 10), b"two");
+    engine
+        .delete_object(vault, &ObjectKey::parse("k").unwrap())
+        .unwrap();
+    assert!(engine.blob_store().list().unwrap().is_empty());
+    assert!(matches!(
+        engine.open_object(vault, &ObjectKey::parse("k").unwrap()),
+        Err(VaultError::NoSuchKey(_))
+    ));
+}
+
+#[test]
+fn a_refused_commit_changes_nothing_and_leaves_no_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let vault = engine.create_local_bucket("bkt1", true).unwrap().vault;
+    put(&engine, vault, "a", b"file").unwrap();
+    assert!(matches!(
+        put(&engine, vault, "a/b", b"x"),
+        Err(VaultError::KeyConflict { .. })
+    ));
+    let mut writer = engine.begin_write(vault).unwrap();
+    writer.write(b"new").unwrap();
+    let refused = engine.commit_write(
+        writer,
+        &ObjectKey::parse("a").unwrap(),
+        ObjectAttrs::default(),
+        &WriteCondition::IfAbsent,
+    );
+    assert!(matches!(refused, Err(VaultError::PreconditionFailed(_))));
+    assert_eq!(engine.blob_store().list().unwrap().len(), 1);
+    assert_eq!(get(&engine, vault, "a", 0, 10), b"file");
+}
+
+#[test]
+fn orphaned_blobs_of_interrupted_writes_are_removed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = open(dir.path());
+        let vault = engine.create_local_bucket("bkt1", true).unwrap().vault;
+        put(&engine, vault, "kept", b"kept").unwrap();
+        // A blob sealed and committed to the store whose metadata never committed.
+        let key = engine
+            .keyring
+            .current_vault_key(&engine.meta, vault)
+            .unwrap();
+        let mut orphan = crate::blob::BlobWriter::new(
+            engine.blobs.as_ref(),
+            crate::blob::BlobId::generate(),
+            &key.1,
+            key.0,
+        )
+        .unwrap();
+        orphan.write(b"lost").unwrap();
+        orphan.finish().unwrap();
+        assert_eq!(engine.blob_store().list().unwrap().len(), 2);
+    }
+    let engine = open(dir.path());
+    assert_eq!(engine.blob_store().list().unwrap().len(), 1);
+}
+
+#[test]
+fn revoked_credentials_stop_resolving_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let created = engine.create_credential("laptop").unwrap();
+    assert!(created.access_key.starts_with("VH") && created.access_key.len() == 26);
+    assert_eq!(created.secret.expose_secret().len(), 40);
+    assert_eq!(
+        engine.credential_secret(&created.access_key).unwrap(),
+        created.secret
+    );
+    engine.revoke_credential(&created.access_key).unwrap();
+    assert!(matches!(
+        engine.credential_secret(&created.access_key),
+        Err(VaultError::NoSuchCredential(_))
+    ));
+    assert!(matches!(
+        engine.revoke_credential(&created.access_key),
+        Err(VaultError::NoSuchCredential(_))
+    ));
+    drop(engine);
+    let reopened = open(dir.path());
+    assert!(reopened.credential_secret(&created.access_key).is_err());
+}
+
+#[test]
+fn buckets_delete_only_when_empty_and_take_their_own_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let vault = engine.create_local_bucket("bkt1", true).unwrap().vault;
+    put(&engine, vault, "x", b"1").unwrap();
+    assert!(matches!(
+        engine.delete_bucket("bkt1"),
+        Err(VaultError::BucketNotEmpty(_))
+    ));
+    engine
+        .delete_object(vault, &ObjectKey::parse("x").unwrap())
+        .unwrap();
+    engine.delete_bucket("bkt1").unwrap();
+    assert!(engine.list_vaults().unwrap().is_empty());
+
+    let own = engine.create_vault("shared").unwrap();
+    engine.bind_bucket("bkt2", own.id, "local", false).unwrap();
+    assert!(matches!(
+        engine.delete_vault(own.id),
+        Err(VaultError::VaultInUse { .. })
+    ));
+    engine.delete_bucket("bkt2").unwrap();
+    assert_eq!(
+        engine.list_vaults().unwrap().len(),
+        1,
+        "a bound vault outlives its bucket"
+    );
+}
