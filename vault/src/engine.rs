@@ -6,14 +6,18 @@
 
 mod admin;
 mod gc;
+mod multipart;
 mod objects;
+mod reader;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use admin::{NewCredential, Secret};
-pub use objects::{ObjectReader, ObjectWriter};
+pub use multipart::{CompletePart, MAX_PART_NUMBER, PartsPage, multipart_etag};
+pub use objects::ObjectWriter;
+pub use reader::ObjectReader;
 
 use crate::blob::{BlobStore, LocalBlobStore};
 use crate::error::VaultError;

@@ -75,6 +75,30 @@ pub enum VaultError {
     /// A directory marker was written with content.
     #[error("key {0:?} ends in '/' and names a directory, which cannot hold content")]
     DirectoryWithContent(String),
+    /// No multipart upload has this id (it was completed, aborted or never existed).
+    #[error("no multipart upload with id {0}")]
+    NoSuchUpload(String),
+    /// A part listed in a completion was never uploaded, or its ETag differs.
+    #[error("part {part_number} was not uploaded or its ETag does not match")]
+    InvalidPart {
+        /// The part number.
+        part_number: u32,
+    },
+    /// A completion lists its parts out of ascending order.
+    #[error("the parts of a completion must be listed in ascending order")]
+    InvalidPartOrder,
+    /// A part other than the last is smaller than the minimum part size.
+    #[error(
+        "part {part_number} is {size} bytes; every part but the last must be at least {min} bytes"
+    )]
+    EntityTooSmall {
+        /// The part number.
+        part_number: u32,
+        /// Its size.
+        size: u64,
+        /// The minimum.
+        min: u64,
+    },
     /// No credential has this access key.
     #[error("no credential with access key {0}")]
     NoSuchCredential(String),

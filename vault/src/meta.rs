@@ -6,9 +6,12 @@
 //! wait for a writer (WAL). `synchronous = FULL` makes a committed transaction durable before
 //! the commit returns, which is what lets the gateway acknowledge a PUT right after it.
 
+pub(crate) mod blobs;
 pub(crate) mod catalog;
 pub(crate) mod entries;
+pub(crate) mod parts;
 mod schema;
+pub(crate) mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -8,7 +8,7 @@
 use super::Engine;
 use crate::blob::BlobId;
 use crate::error::VaultError;
-use crate::meta::entries;
+use crate::meta::blobs;
 
 /// How many queued blobs one pass deletes before re-reading the queue.
 const GC_BATCH: usize = 256;
@@ -22,7 +22,7 @@ impl Engine {
         loop {
             let queued = self
                 .meta
-                .read(|conn| Ok::<_, VaultError>(entries::queued_blobs(conn, GC_BATCH)?))?;
+                .read(|conn| Ok::<_, VaultError>(blobs::queued_blobs(conn, GC_BATCH)?))?;
             if queued.is_empty() {
                 return Ok(());
             }
@@ -31,7 +31,7 @@ impl Engine {
             }
             self.meta.write(|tx| {
                 for blob in &queued {
-                    entries::forget_queued_blob(tx, *blob)?;
+                    blobs::forget_queued_blob(tx, *blob)?;
                 }
                 Ok::<_, VaultError>(())
             })?;
@@ -61,7 +61,7 @@ impl Engine {
     pub(crate) fn remove_orphan_blobs(&self) -> Result<usize, VaultError> {
         let referenced = self
             .meta
-            .read(|conn| Ok::<_, VaultError>(entries::referenced_blobs(conn)?))?;
+            .read(|conn| Ok::<_, VaultError>(blobs::referenced_blobs(conn)?))?;
         let mut removed = 0;
         for blob in self.blobs.list()? {
             if !referenced.contains(&blob) {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 
 use super::Engine;
-use crate::blob::{BlobId, BlobReader, BlobStore, BlobWriter};
+use crate::blob::{BlobId, BlobStore, BlobWriter};
 use crate::error::VaultError;
 use crate::ids::VaultId;
 use crate::meta::{
@@ -19,7 +19,7 @@ use crate::meta::{
 };
 use crate::path::ObjectKey;
 
-/// An object being written. Dropping it before [`ObjectWriter::commit`] discards the content.
+/// An object being written. Dropping it before [`Engine::commit_write`] discards the content.
 pub struct ObjectWriter {
     vault: VaultId,
     blob_id: BlobId,
@@ -58,58 +58,12 @@ impl ObjectWriter {
     pub fn md5_hex(&self) -> String {
         hex::encode(self.md5.clone().finalize())
     }
-}
 
-/// An object opened for reading: its metadata and, for a file, its sealed content.
-pub struct ObjectReader {
-    /// The entry as it was when opened.
-    pub entry: Entry,
-    blob: Option<BlobReader>,
-}
-
-impl ObjectReader {
-    /// Plaintext length.
-    #[must_use]
-    pub fn len(&self) -> u64 {
-        self.entry.size
-    }
-
-    /// Whether the object is empty.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.entry.size == 0
-    }
-
-    /// Hands the plaintext of `start..end` to `sink` in order, decrypting only the segments the
-    /// range touches.
-    ///
-    /// # Errors
-    /// `Integrity` when a segment fails authentication; a blob store failure; or `sink`'s error.
-    pub fn read_range(
-        &self,
-        start: u64,
-        end: u64,
-        sink: &mut dyn FnMut(&[u8]) -> Result<(), VaultError>,
-    ) -> Result<(), VaultError> {
-        let Some(blob) = &self.blob else {
-            return Ok(());
-        };
-        let mut failure = None;
-        let result = blob.read_range(start, end, &mut |chunk| {
-            sink(chunk).map_err(|err| {
-                failure = Some(err);
-                // Stops the read; the sink's own error is what the caller gets.
-                crate::blob::BlobError::Io {
-                    id: None,
-                    source: std::io::Error::other("reader stopped"),
-                }
-            })
-        });
-        match (result, failure) {
-            (_, Some(err)) => Err(err),
-            (Err(err), None) => Err(err.into()),
-            (Ok(()), None) => Ok(()),
-        }
+    /// Seals the last segment and makes the blob durable, without pointing any key at it yet;
+    /// returns the blob, its key version and its size.
+    pub(crate) fn seal(self) -> Result<(BlobId, u32, u64), VaultError> {
+        let size = self.writer.finish()?;
+        Ok((self.blob_id, self.key_version, size))
     }
 }
 
@@ -169,6 +123,7 @@ impl Engine {
             size,
             etag: hex::encode(md5.finalize()),
             attrs,
+            parts: Vec::new(),
         };
         let outcome = self
             .meta
@@ -180,7 +135,7 @@ impl Engine {
                 return Err(err);
             }
         };
-        if outcome.replaced_blob.is_some() {
+        if outcome.replaced_content {
             self.collect_garbage_quietly();
         }
         Ok(outcome.entry)
@@ -200,43 +155,6 @@ impl Engine {
         }
     }
 
-    /// Opens the object `key` for reading.
-    ///
-    /// # Errors
-    /// `NoSuchKey`; `Integrity` when the blob's header does not authenticate.
-    pub fn open_object(&self, vault: VaultId, key: &ObjectKey) -> Result<ObjectReader, VaultError> {
-        let entry = self.head_object(vault, key)?;
-        let Some(blob_id) = entry.blob else {
-            return Ok(ObjectReader { entry, blob: None });
-        };
-        let keys = self.vault_keys_for_read(vault, entry.key_version)?;
-        let blob = BlobReader::open(self.blobs.as_ref(), blob_id, |version| {
-            keys.iter()
-                .find(|(v, _)| *v == version)
-                .map(|(_, key)| key.clone())
-        })?;
-        Ok(ObjectReader {
-            entry,
-            blob: Some(blob),
-        })
-    }
-
-    fn vault_keys_for_read(
-        &self,
-        vault: VaultId,
-        version: Option<u32>,
-    ) -> Result<Vec<(u32, crate::crypto::SecretKey)>, VaultError> {
-        let Some(version) = version else {
-            return Ok(Vec::new());
-        };
-        Ok(self
-            .keyring
-            .vault_key(&self.meta, vault, version)?
-            .map(|key| (version, key))
-            .into_iter()
-            .collect())
-    }
-
     /// Deletes the object `key`; deleting a missing key succeeds, as in S3.
     ///
     /// # Errors
@@ -249,7 +167,7 @@ impl Engine {
         let removed = self
             .meta
             .write(|tx| entries::delete_object(tx, vault, key))?;
-        if removed.as_ref().is_some_and(|entry| entry.blob.is_some()) {
+        if removed.as_ref().is_some_and(|entry| entry.blob.is_some() || entry.parts > 0) {
             self.collect_garbage_quietly();
         }
         Ok(removed)

@@ -109,9 +109,14 @@ pub(crate) fn vaults(conn: &Connection) -> Result<Vec<VaultRow>, MetaError> {
 pub(crate) fn delete_vault(conn: &Connection, id: VaultId) -> Result<(), MetaError> {
     conn.execute(
         "INSERT OR IGNORE INTO blob_gc (blob_id, queued_ms)
-         SELECT blob_id, ?2 FROM entries WHERE vault_id = ?1 AND blob_id IS NOT NULL",
+         SELECT blob_id, ?2 FROM entries WHERE vault_id = ?1 AND blob_id IS NOT NULL
+         UNION ALL SELECT p.blob_id, ?2 FROM object_parts p JOIN entries e ON e.id = p.entry_id
+           WHERE e.vault_id = ?1
+         UNION ALL SELECT p.blob_id, ?2 FROM upload_parts p JOIN uploads u ON u.upload_id = p.upload_id
+           WHERE u.vault_id = ?1",
         params![id.0, now_ms()],
     )?;
+    conn.execute("DELETE FROM uploads WHERE vault_id = ?1", params![id.0])?;
     // Foreign keys are checked at the end of the statement, so one DELETE may remove parents
     // and children together.
     conn.execute("DELETE FROM entries WHERE vault_id = ?1", params![id.0])?;

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
+use super::blobs::queue_blob_collection;
+use super::parts::{self, StoredPart};
 use super::{MetaError, now_ms};
 use crate::blob::BlobId;
 use crate::error::VaultError;
@@ -28,7 +30,7 @@ pub const DEFAULT_FILE_MODE: u32 = 0o644;
 pub const DEFAULT_DIR_MODE: u32 = 0o755;
 
 const ENTRY_COLUMNS: &str = "id, vault_id, parent_id, name, path, kind, explicit, size, mode, \
-                             mtime_ms, blob_id, key_version, etag, attrs";
+                             mtime_ms, blob_id, key_version, etag, attrs, parts";
 
 /// What an entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +132,9 @@ pub struct Entry {
     pub etag: Option<String>,
     /// Attributes that round-trip through the gateway.
     pub attrs: ObjectAttrs,
+    /// For an object made by a multipart upload, how many parts hold its content (its `blob` is
+    /// then `None`); 0 otherwise.
+    pub parts: u32,
 }
 
 impl Entry {
@@ -176,6 +181,7 @@ impl Entry {
                     .map_err(|_| corrupt("key version"))?,
                 etag: row.get(12)?,
                 attrs,
+                parts: row.get(14)?,
             })
         };
         Ok(build())
@@ -207,6 +213,8 @@ pub struct NewFile {
     pub etag: String,
     /// Gateway attributes.
     pub attrs: ObjectAttrs,
+    /// For content assembled from a multipart upload: its parts, in order (`blob` is `None`).
+    pub parts: Vec<StoredPart>,
 }
 
 /// What a committed file write changed.
@@ -214,8 +222,8 @@ pub struct NewFile {
 pub struct PutOutcome {
     /// The entry that now holds the content.
     pub entry: Entry,
-    /// The blob the write replaced, now queued for collection.
-    pub replaced_blob: Option<BlobId>,
+    /// Whether the write replaced stored content, now queued for collection.
+    pub replaced_content: bool,
 }
 
 /// Selection of a listing, with S3's meaning of each field.
@@ -404,9 +412,12 @@ pub fn put_file(
     })?;
     let id = match &current {
         Some(existing) => {
+            if existing.parts > 0 {
+                parts::release(conn, existing.id)?;
+            }
             conn.prepare_cached(
                 "UPDATE entries SET size = ?2, mtime_ms = ?3, blob_id = ?4, key_version = ?5,
-                 etag = ?6, attrs = ?7 WHERE id = ?1",
+                 etag = ?6, attrs = ?7, parts = ?8 WHERE id = ?1",
             )?
             .execute(params![
                 existing.id.0,
@@ -415,14 +426,16 @@ pub fn put_file(
                 blob,
                 file.key_version,
                 file.etag,
-                attrs
+                attrs,
+                file.parts.len()
             ])?;
             existing.id
         }
         None => {
             conn.prepare_cached(
                 "INSERT INTO entries (vault_id, parent_id, name, path, kind, size, mode, mtime_ms,
-                 blob_id, key_version, etag, attrs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 blob_id, key_version, etag, attrs, parts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 vault.0,
@@ -436,13 +449,17 @@ pub fn put_file(
                 blob,
                 file.key_version,
                 file.etag,
-                attrs
+                attrs,
+                file.parts.len()
             ])?;
             EntryId(conn.last_insert_rowid())
         }
     };
-    let replaced_blob = current.and_then(|old| old.blob);
-    if let Some(old) = replaced_blob {
+    parts::insert(conn, id, &file.parts)?;
+    let replaced_content = current
+        .as_ref()
+        .is_some_and(|old| old.blob.is_some() || old.parts > 0);
+    if let Some(old) = current.and_then(|old| old.blob) {
         queue_blob_collection(conn, old)?;
     }
     let entry = by_id(conn, id)?.ok_or_else(|| MetaError::Corrupt {
@@ -450,7 +467,7 @@ pub fn put_file(
     })?;
     Ok(PutOutcome {
         entry,
-        replaced_blob,
+        replaced_content,
     })
 }
 
@@ -520,6 +537,9 @@ pub fn delete_object(
             )?;
             return Ok(Some(entry));
         }
+    }
+    if entry.parts > 0 {
+        parts::release(conn, entry.id)?;
     }
     conn.execute("DELETE FROM entries WHERE id = ?1", params![entry.id.0])?;
     if let Some(blob) = entry.blob {
@@ -660,56 +680,6 @@ fn scan(
         entries.push(row??);
     }
     Ok(entries)
-}
-
-/// Queues a blob that no entry points at any more; it is deleted after the commit.
-pub(crate) fn queue_blob_collection(conn: &Connection, blob: BlobId) -> Result<(), MetaError> {
-    conn.prepare_cached("INSERT OR IGNORE INTO blob_gc (blob_id, queued_ms) VALUES (?1, ?2)")?
-        .execute(params![blob.as_bytes().to_vec(), now_ms()])?;
-    Ok(())
-}
-
-/// The blobs waiting to be deleted.
-pub(crate) fn queued_blobs(conn: &Connection, limit: usize) -> Result<Vec<BlobId>, MetaError> {
-    let mut stmt = conn.prepare_cached("SELECT blob_id FROM blob_gc LIMIT ?1")?;
-    let rows = stmt.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-        row.get::<_, Vec<u8>>(0)
-    })?;
-    let mut ids = Vec::new();
-    for bytes in rows {
-        let bytes = bytes?;
-        let id = <[u8; 16]>::try_from(bytes.as_slice()).map_err(|_| MetaError::Corrupt {
-            what: "queued blob id".into(),
-        })?;
-        ids.push(BlobId::from_bytes(id));
-    }
-    Ok(ids)
-}
-
-/// Forgets a queued blob once it is deleted.
-pub(crate) fn forget_queued_blob(conn: &Connection, blob: BlobId) -> Result<(), MetaError> {
-    conn.execute(
-        "DELETE FROM blob_gc WHERE blob_id = ?1",
-        params![blob.as_bytes().to_vec()],
-    )?;
-    Ok(())
-}
-
-/// Every blob some entry points at.
-pub(crate) fn referenced_blobs(
-    conn: &Connection,
-) -> Result<std::collections::HashSet<BlobId>, MetaError> {
-    let mut stmt = conn.prepare("SELECT blob_id FROM entries WHERE blob_id IS NOT NULL")?;
-    let rows = stmt.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
-    let mut ids = std::collections::HashSet::new();
-    for bytes in rows {
-        let bytes = bytes?;
-        let id = <[u8; 16]>::try_from(bytes.as_slice()).map_err(|_| MetaError::Corrupt {
-            what: "entry blob id".into(),
-        })?;
-        ids.insert(BlobId::from_bytes(id));
-    }
-    Ok(ids)
 }
 
 #[cfg(test)]

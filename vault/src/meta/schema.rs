@@ -72,6 +72,39 @@ const MIGRATIONS: &[&str] = &[
         blob_id     BLOB    PRIMARY KEY,
         queued_ms   INTEGER NOT NULL
     );",
+    // 2: objects made of several parts, and multipart uploads in progress.
+    "ALTER TABLE entries ADD COLUMN parts INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE object_parts (
+        entry_id    INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        part_number INTEGER NOT NULL,
+        offset      INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        blob_id     BLOB    NOT NULL,
+        key_version INTEGER NOT NULL,
+        etag        TEXT    NOT NULL,
+        checksum    TEXT,
+        PRIMARY KEY (entry_id, part_number)
+    );
+    CREATE TABLE uploads (
+        upload_id   TEXT    PRIMARY KEY,
+        vault_id    INTEGER NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,
+        key         TEXT    NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        attrs       TEXT    NOT NULL,
+        checksum_algorithm TEXT
+    );
+    CREATE INDEX uploads_by_key ON uploads(vault_id, key, created_ms);
+    CREATE TABLE upload_parts (
+        upload_id   TEXT    NOT NULL REFERENCES uploads(upload_id) ON DELETE CASCADE,
+        part_number INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        blob_id     BLOB    NOT NULL,
+        key_version INTEGER NOT NULL,
+        etag        TEXT    NOT NULL,
+        checksum    TEXT,
+        modified_ms INTEGER NOT NULL,
+        PRIMARY KEY (upload_id, part_number)
+    );",
 ];
 
 /// Brings the database up to the newest schema.
