@@ -210,5 +210,9 @@ fn gateway_settings(config: &GatewayConfig) -> s3::GatewayConfig {
         region: "us-east-1".to_owned(),
         default_bucket_mode: config.default_bucket_mode.as_str().to_owned(),
         default_api_exclusive: config.default_api_exclusive,
+        min_part_size: config
+            .multipart
+            .min_part_size_mb
+            .saturating_mul(1024 * 1024),
     }
 }

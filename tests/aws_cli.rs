@@ -43,7 +43,12 @@ fn prefixes_of(listing: &Value) -> Vec<String> {
         .map(|items| {
             items
                 .iter()
-                .map(|item| item["Prefix"].as_str().expect("Prefix is a string").to_owned())
+                .map(|item| {
+                    item["Prefix"]
+                        .as_str()
+                        .expect("Prefix is a string")
+                        .to_owned()
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -93,7 +98,12 @@ fn documented_user_flow_works_with_the_aws_cli() {
 
     // Ranged reads of the 7 MiB object, including one across a 64 KiB boundary and the tail.
     let ranged = work.join("ranged.bin");
-    for (first, last) in [(0u64, 0u64), (65_530, 65_545), (1_000_000, 3_000_000), (7_340_000, 7_340_031)] {
+    for (first, last) in [
+        (0u64, 0u64),
+        (65_530, 65_545),
+        (1_000_000, 3_000_000),
+        (7_340_000, 7_340_031),
+    ] {
         let range = format!("bytes={first}-{last}");
         let reply = aws.json(&[
             "s3api",
@@ -147,17 +157,45 @@ fn documented_user_flow_works_with_the_aws_cli() {
     assert_eq!(files, ["top.txt"], "s3 ls:\n{ls}");
     let ls_dir = aws.run_ok(&["s3", "ls", "s3://archive/dir/"]);
     assert!(ls_dir.lines().any(|l| l.trim() == "PRE sub/"), "{ls_dir}");
-    assert!(ls_dir.contains(" a.txt") && ls_dir.contains(" b.txt"), "{ls_dir}");
+    assert!(
+        ls_dir.contains(" a.txt") && ls_dir.contains(" b.txt"),
+        "{ls_dir}"
+    );
 
     let listing = aws.json(&[
-        "s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "dir/", "--delimiter", "/",
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        BUCKET,
+        "--prefix",
+        "dir/",
+        "--delimiter",
+        "/",
     ]);
     assert_eq!(keys_of(&listing), ["dir/a.txt", "dir/b.txt"], "{listing}");
     assert_eq!(prefixes_of(&listing), ["dir/sub/"], "{listing}");
-    let listing = aws.json(&["s3api", "list-objects-v2", "--bucket", BUCKET, "--delimiter", "/"]);
+    let listing = aws.json(&[
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        BUCKET,
+        "--delimiter",
+        "/",
+    ]);
     assert_eq!(keys_of(&listing), ["top.txt"], "{listing}");
-    assert_eq!(prefixes_of(&listing), ["dir/", "files/", "logs/"], "{listing}");
-    let listing = aws.json(&["s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "d"]);
+    assert_eq!(
+        prefixes_of(&listing),
+        ["dir/", "files/", "logs/"],
+        "{listing}"
+    );
+    let listing = aws.json(&[
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        BUCKET,
+        "--prefix",
+        "d",
+    ]);
     assert_eq!(
         keys_of(&listing),
         ["dir/a.txt", "dir/b.txt", "dir/sub/c.txt"],
@@ -172,19 +210,43 @@ fn documented_user_flow_works_with_the_aws_cli() {
         let name = key.trim_start_matches("many/");
         fs::write(many.join(name), key).expect("write a small file");
     }
-    aws.run_ok(&["s3", "cp", "--recursive", path_str(&many), "s3://archive/many/"]);
+    aws.run_ok(&[
+        "s3",
+        "cp",
+        "--recursive",
+        path_str(&many),
+        "s3://archive/many/",
+    ]);
     expected.sort();
 
     let paged = aws.json(&[
-        "s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "many/", "--page-size", "7",
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        BUCKET,
+        "--prefix",
+        "many/",
+        "--page-size",
+        "7",
     ]);
     assert_eq!(keys_of(&paged), expected, "--page-size 7");
 
     let one_page = aws.json(&[
-        "s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "many/", "--max-keys", "7",
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        BUCKET,
+        "--prefix",
+        "many/",
+        "--max-keys",
+        "7",
         "--no-paginate",
     ]);
-    assert_eq!(keys_of(&one_page), expected[..7], "--max-keys 7: {one_page}");
+    assert_eq!(
+        keys_of(&one_page),
+        expected[..7],
+        "--max-keys 7: {one_page}"
+    );
     assert_eq!(one_page["IsTruncated"], true, "{one_page}");
     assert_eq!(one_page["KeyCount"], 7, "{one_page}");
 
@@ -192,8 +254,16 @@ fn documented_user_flow_works_with_the_aws_cli() {
     let mut token: Option<String> = None;
     for _ in 0..10 {
         let mut args = vec![
-            "s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "many/", "--page-size",
-            "7", "--max-items", "10",
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            "many/",
+            "--page-size",
+            "7",
+            "--max-items",
+            "10",
         ];
         if let Some(token) = &token {
             args.extend(["--starting-token", token.as_str()]);
@@ -212,11 +282,29 @@ fn documented_user_flow_works_with_the_aws_cli() {
     // Delete, and the listing no longer shows it.
     let out = aws.run_ok(&["s3", "rm", "s3://archive/dir/a.txt"]);
     assert!(out.contains("delete: s3://archive/dir/a.txt"), "{out}");
-    let listing = aws.json(&["s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "dir/"]);
-    assert_eq!(keys_of(&listing), ["dir/b.txt", "dir/sub/c.txt"], "{listing}");
+    let listing = aws.json(&[
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        BUCKET,
+        "--prefix",
+        "dir/",
+    ]);
+    assert_eq!(
+        keys_of(&listing),
+        ["dir/b.txt", "dir/sub/c.txt"],
+        "{listing}"
+    );
     let ls_dir = aws.run_ok(&["s3", "ls", "s3://archive/dir/"]);
     assert!(!ls_dir.contains("a.txt"), "{ls_dir}");
-    let stderr = aws.run_err(&["s3api", "head-object", "--bucket", BUCKET, "--key", "dir/a.txt"]);
+    let stderr = aws.run_err(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        BUCKET,
+        "--key",
+        "dir/a.txt",
+    ]);
     assert!(stderr.contains("404"), "{stderr}");
 }
 
@@ -272,21 +360,44 @@ fn data_survives_a_restart() {
     let big = random_bytes(3 << 20);
     fs::write(work.join("big.bin"), &big).expect("write big.bin");
     fs::write(work.join("small.txt"), "small and durable").expect("write small.txt");
-    aws.run_ok(&["s3", "cp", path_str(&work.join("big.bin")), "s3://archive/keep/big.bin"]);
-    aws.run_ok(&["s3", "cp", path_str(&work.join("small.txt")), "s3://archive/small.txt"]);
+    aws.run_ok(&[
+        "s3",
+        "cp",
+        path_str(&work.join("big.bin")),
+        "s3://archive/keep/big.bin",
+    ]);
+    aws.run_ok(&[
+        "s3",
+        "cp",
+        path_str(&work.join("small.txt")),
+        "s3://archive/small.txt",
+    ]);
     let pid_before = node.pid();
 
     node.restart();
     assert_ne!(node.pid(), pid_before, "restart started a new process");
-    assert!(node.log().contains("SIGTERM received"), "{}", node.log_report());
+    assert!(
+        node.log().contains("SIGTERM received"),
+        "{}",
+        node.log_report()
+    );
 
-    aws.run_ok(&["s3", "cp", "s3://archive/keep/big.bin", path_str(&work.join("big.back"))]);
+    aws.run_ok(&[
+        "s3",
+        "cp",
+        "s3://archive/keep/big.bin",
+        path_str(&work.join("big.back")),
+    ]);
     let back = fs::read(work.join("big.back")).expect("read big.back");
     assert_same_bytes(&back, &big, "3 MiB object after restart");
     let small = aws.run_ok(&["s3", "cp", "s3://archive/small.txt", "-"]);
     assert_eq!(small, "small and durable");
     let listing = aws.json(&["s3api", "list-objects-v2", "--bucket", BUCKET]);
-    assert_eq!(keys_of(&listing), ["keep/big.bin", "small.txt"], "{listing}");
+    assert_eq!(
+        keys_of(&listing),
+        ["keep/big.bin", "small.txt"],
+        "{listing}"
+    );
     assert_eq!(bucket_names(&aws), [BUCKET]);
 }
 
@@ -344,9 +455,19 @@ fn head_object_returns_the_metadata_put_with_it() {
         "--content-type",
         "text/plain",
     ]);
-    let etag = put["ETag"].as_str().expect("put-object returns an ETag").to_owned();
+    let etag = put["ETag"]
+        .as_str()
+        .expect("put-object returns an ETag")
+        .to_owned();
 
-    let head = aws.json(&["s3api", "head-object", "--bucket", BUCKET, "--key", "notes/note.txt"]);
+    let head = aws.json(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        BUCKET,
+        "--key",
+        "notes/note.txt",
+    ]);
     assert_eq!(head["ContentType"], "text/plain", "{head}");
     assert_eq!(head["ContentLength"], 14, "{head}");
     assert_eq!(head["ETag"], etag.as_str(), "{head}");
@@ -355,14 +476,35 @@ fn head_object_returns_the_metadata_put_with_it() {
         serde_json::json!({"color": "blue", "owner": "ops-team"}),
         "{head}"
     );
-    let md5 = format!("\"{}\"", hex::encode(<md5::Md5 as md5::Digest>::digest(b"hello metadata")));
+    let md5 = format!(
+        "\"{}\"",
+        hex::encode(<md5::Md5 as md5::Digest>::digest(b"hello metadata"))
+    );
     assert_eq!(etag, md5, "the ETag of a single PUT is the body's MD5");
 
     // An overwrite without metadata drops the old metadata, as in S3.
-    aws.run_ok(&["s3api", "put-object", "--bucket", BUCKET, "--key", "notes/note.txt", "--body", path_str(&file)]);
-    let head = aws.json(&["s3api", "head-object", "--bucket", BUCKET, "--key", "notes/note.txt"]);
+    aws.run_ok(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        BUCKET,
+        "--key",
+        "notes/note.txt",
+        "--body",
+        path_str(&file),
+    ]);
+    let head = aws.json(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        BUCKET,
+        "--key",
+        "notes/note.txt",
+    ]);
     assert!(
-        head["Metadata"].as_object().is_none_or(serde_json::Map::is_empty),
+        head["Metadata"]
+            .as_object()
+            .is_none_or(serde_json::Map::is_empty),
         "{head}"
     );
     assert_ne!(head["ContentType"], "text/plain", "{head}");

@@ -43,6 +43,9 @@ pub struct BodyExpectations {
     pub declared_len: Option<u64>,
     /// The most bytes the gateway accepts.
     pub max_len: u64,
+    /// A checksum to compute even when the client sends none (a multipart upload's declared
+    /// algorithm, so every part has one for the object's checksum).
+    pub compute: Option<ChecksumAlgorithm>,
 }
 
 /// A body that passed every check, sealed but not yet committed.
@@ -142,6 +145,7 @@ impl BodyExpectations {
             trailer_checksum,
             declared_len,
             max_len,
+            compute: None,
         })
     }
 }
@@ -181,7 +185,9 @@ pub async fn receive(
     };
     let want_sha256 = signed_sha256.is_some();
     let header_algorithm = expect.checksum_header.as_ref().map(|(alg, _)| *alg);
-    let checksum_algorithm = header_algorithm.or(expect.trailer_checksum);
+    let checksum_algorithm = header_algorithm
+        .or(expect.trailer_checksum)
+        .or(expect.compute);
     let sealer = tokio::task::spawn_blocking(move || {
         seal(&sealing_engine, vault, rx, want_sha256, checksum_algorithm)
     });
@@ -234,7 +240,9 @@ pub async fn receive(
             (None, Some(value)) => Some(value),
             (None, None) => None,
         };
-        let Some(expected) = expected else {
+        let Some(expected) =
+            expected.or_else(|| (expect.compute == Some(algorithm)).then(|| actual.clone()))
+        else {
             return Err(S3Error::new(
                 S3ErrorCode::InvalidRequest,
                 format!(

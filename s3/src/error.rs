@@ -51,6 +51,8 @@ pub enum S3ErrorCode {
     MetadataTooLarge,
     /// 400: the trailer of an aws-chunked body is malformed or missing.
     MalformedTrailerError,
+    /// 400: an XML request body is larger than the operation accepts.
+    MaxMessageLengthExceeded,
     /// 405: the method is not allowed on this resource.
     MethodNotAllowed,
     /// 411: a PUT without Content-Length (and not chunked).
@@ -59,6 +61,38 @@ pub enum S3ErrorCode {
     NoSuchBucket,
     /// 404: no such key.
     NoSuchKey,
+    /// 404: no multipart upload with this id.
+    NoSuchUpload,
+    /// 400: a completion names a part that was not uploaded or has another ETag.
+    InvalidPart,
+    /// 400: a completion lists its parts out of order.
+    InvalidPartOrder,
+    /// 400: a part other than the last is below the minimum part size.
+    EntityTooSmall,
+    /// 416: a `partNumber` past the object's last part.
+    InvalidPartNumber,
+    /// 404: GetBucketCors on a bucket without a CORS configuration.
+    NoSuchCORSConfiguration,
+    /// 404: GetBucketPolicy (and GetBucketPolicyStatus) on a bucket without a policy.
+    NoSuchBucketPolicy,
+    /// 404: GetBucketLifecycleConfiguration on a bucket without lifecycle rules.
+    NoSuchLifecycleConfiguration,
+    /// 404: GetPublicAccessBlock on a bucket without that configuration.
+    NoSuchPublicAccessBlockConfiguration,
+    /// 404: GetBucketTagging on a bucket without tags.
+    NoSuchTagSet,
+    /// 404: a version id that names no version.
+    NoSuchVersion,
+    /// 404: GetBucketWebsite on a bucket that is not a website.
+    NoSuchWebsiteConfiguration,
+    /// 404: GetObjectLockConfiguration on a bucket created without Object Lock.
+    ObjectLockConfigurationNotFoundError,
+    /// 404: GetBucketOwnershipControls on a bucket without ownership controls.
+    OwnershipControlsNotFoundError,
+    /// 404: GetBucketReplication on a bucket without replication.
+    ReplicationConfigurationNotFoundError,
+    /// 404: GetBucketEncryption on a bucket without a default encryption configuration.
+    ServerSideEncryptionConfigurationNotFoundError,
     /// 501: the operation is not offered.
     NotImplemented,
     /// 412: a precondition did not hold.
@@ -97,10 +131,29 @@ impl S3ErrorCode {
             Self::MalformedXML => "MalformedXML",
             Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MalformedTrailerError => "MalformedTrailerError",
+            Self::MaxMessageLengthExceeded => "MaxMessageLengthExceeded",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::MissingContentLength => "MissingContentLength",
             Self::NoSuchBucket => "NoSuchBucket",
             Self::NoSuchKey => "NoSuchKey",
+            Self::NoSuchUpload => "NoSuchUpload",
+            Self::InvalidPart => "InvalidPart",
+            Self::InvalidPartOrder => "InvalidPartOrder",
+            Self::EntityTooSmall => "EntityTooSmall",
+            Self::InvalidPartNumber => "InvalidPartNumber",
+            Self::NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
+            Self::NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            Self::NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
+            Self::NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
+            Self::NoSuchTagSet => "NoSuchTagSet",
+            Self::NoSuchVersion => "NoSuchVersion",
+            Self::NoSuchWebsiteConfiguration => "NoSuchWebsiteConfiguration",
+            Self::ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
+            Self::OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
+            Self::ReplicationConfigurationNotFoundError => "ReplicationConfigurationNotFoundError",
+            Self::ServerSideEncryptionConfigurationNotFoundError => {
+                "ServerSideEncryptionConfigurationNotFoundError"
+            }
             Self::NotImplemented => "NotImplemented",
             Self::PreconditionFailed => "PreconditionFailed",
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
@@ -127,12 +180,28 @@ impl S3ErrorCode {
             | Self::MalformedXML
             | Self::MetadataTooLarge
             | Self::MalformedTrailerError
+            | Self::MaxMessageLengthExceeded
             | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             Self::AccessDenied
             | Self::InvalidAccessKeyId
             | Self::RequestTimeTooSkewed
             | Self::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
-            Self::NoSuchBucket | Self::NoSuchKey => StatusCode::NOT_FOUND,
+            Self::NoSuchBucket | Self::NoSuchKey | Self::NoSuchUpload => StatusCode::NOT_FOUND,
+            Self::InvalidPart | Self::InvalidPartOrder | Self::EntityTooSmall => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::NoSuchCORSConfiguration
+            | Self::NoSuchBucketPolicy
+            | Self::NoSuchLifecycleConfiguration
+            | Self::NoSuchPublicAccessBlockConfiguration
+            | Self::NoSuchTagSet
+            | Self::NoSuchVersion
+            | Self::NoSuchWebsiteConfiguration
+            | Self::ObjectLockConfigurationNotFoundError
+            | Self::OwnershipControlsNotFoundError
+            | Self::ReplicationConfigurationNotFoundError
+            | Self::ServerSideEncryptionConfigurationNotFoundError => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => StatusCode::CONFLICT,
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
@@ -255,6 +324,26 @@ impl From<VaultError> for S3Error {
                 "At least one of the pre-conditions you specified did not hold",
             )
             .with_field("Condition", "If-Match"),
+            VaultError::NoSuchUpload(id) => Self::new(
+                C::NoSuchUpload,
+                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+            )
+            .with_field("UploadId", id),
+            VaultError::InvalidPart { part_number } => Self::new(
+                C::InvalidPart,
+                "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+            )
+            .with_field("PartNumber", part_number.to_string()),
+            VaultError::InvalidPartOrder => Self::new(
+                C::InvalidPartOrder,
+                "The list of parts was not in ascending order. Parts must be ordered by part number.",
+            ),
+            VaultError::EntityTooSmall { size, min, .. } => Self::new(
+                C::EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size.",
+            )
+            .with_field("ProposedSize", size.to_string())
+            .with_field("MinSizeAllowed", min.to_string()),
             VaultError::NoSuchCredential(_) => Self::new(
                 C::InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records.",

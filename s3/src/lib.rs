@@ -50,6 +50,8 @@ pub struct GatewayConfig {
     pub default_bucket_mode: String,
     /// Whether buckets created through the API are API-exclusive.
     pub default_api_exclusive: bool,
+    /// The smallest multipart part but the last, in bytes.
+    pub min_part_size: u64,
 }
 
 /// The gateway's shared state.

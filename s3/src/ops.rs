@@ -2,7 +2,9 @@
 
 pub mod bucket;
 pub mod conditional;
+pub mod copy;
 pub mod list;
+pub mod multipart;
 pub mod object;
 
 use http::HeaderValue;

@@ -36,6 +36,22 @@ pub enum Operation {
     HeadObject,
     /// `DELETE /bucket/key`.
     DeleteObject,
+    /// `PUT /bucket/key` with `x-amz-copy-source`.
+    CopyObject,
+    /// `POST /bucket/key?uploads`.
+    CreateMultipartUpload,
+    /// `PUT /bucket/key?partNumber=N&uploadId=U`.
+    UploadPart,
+    /// `PUT /bucket/key?partNumber=N&uploadId=U` with `x-amz-copy-source`.
+    UploadPartCopy,
+    /// `POST /bucket/key?uploadId=U`.
+    CompleteMultipartUpload,
+    /// `DELETE /bucket/key?uploadId=U`.
+    AbortMultipartUpload,
+    /// `GET /bucket?uploads`.
+    ListMultipartUploads,
+    /// `GET /bucket/key?uploadId=U`.
+    ListParts,
     /// Known to S3 but not offered here; the name is the sub-resource.
     NotImplemented(&'static str),
 }
@@ -57,6 +73,14 @@ impl Operation {
             Self::GetObject => "GetObject",
             Self::HeadObject => "HeadObject",
             Self::DeleteObject => "DeleteObject",
+            Self::CopyObject => "CopyObject",
+            Self::CreateMultipartUpload => "CreateMultipartUpload",
+            Self::UploadPart => "UploadPart",
+            Self::UploadPartCopy => "UploadPartCopy",
+            Self::CompleteMultipartUpload => "CompleteMultipartUpload",
+            Self::AbortMultipartUpload => "AbortMultipartUpload",
+            Self::ListMultipartUploads => "ListMultipartUploads",
+            Self::ListParts => "ListParts",
             Self::NotImplemented(_) => "NotImplemented",
         }
     }
@@ -90,9 +114,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "select",
     "tagging",
     "torrent",
-    "uploadId",
-    "uploads",
-    "versionId",
     "versions",
     "website",
 ];
@@ -223,6 +244,7 @@ pub fn operation(
     method: &Method,
     target: &Target,
     query: &[(String, String)],
+    is_copy: bool,
 ) -> Result<Operation, S3Error> {
     if let Some(sub) = UNSUPPORTED_SUBRESOURCES
         .iter()
@@ -246,6 +268,9 @@ pub fn operation(
         (true, false, &Method::GET) if query_value(query, "list-type") == Some("2") => {
             Operation::ListObjectsV2
         }
+        (true, false, &Method::GET) if has_param(query, "uploads") => {
+            Operation::ListMultipartUploads
+        }
         (true, false, &Method::GET) => Operation::ListObjects,
         (true, false, &Method::PUT) if has_param(query, "versioning") => {
             Operation::NotImplemented("versioning")
@@ -253,13 +278,25 @@ pub fn operation(
         (true, false, &Method::PUT) => Operation::CreateBucket,
         (true, false, &Method::HEAD) => Operation::HeadBucket,
         (true, false, &Method::DELETE) => Operation::DeleteBucket,
-        (true, true, &Method::PUT) if has_param(query, "partNumber") => {
-            Operation::NotImplemented("uploadId")
+        (true, true, &Method::PUT) if has_param(query, "uploadId") && is_copy => {
+            Operation::UploadPartCopy
         }
+        (true, true, &Method::PUT) if has_param(query, "uploadId") => Operation::UploadPart,
+        (true, true, &Method::PUT) if is_copy => Operation::CopyObject,
         (true, true, &Method::PUT) => Operation::PutObject,
+        (true, true, &Method::GET) if has_param(query, "uploadId") => Operation::ListParts,
         (true, true, &Method::GET) => Operation::GetObject,
         (true, true, &Method::HEAD) => Operation::HeadObject,
+        (true, true, &Method::DELETE) if has_param(query, "uploadId") => {
+            Operation::AbortMultipartUpload
+        }
         (true, true, &Method::DELETE) => Operation::DeleteObject,
+        (true, true, &Method::POST) if has_param(query, "uploads") => {
+            Operation::CreateMultipartUpload
+        }
+        (true, true, &Method::POST) if has_param(query, "uploadId") => {
+            Operation::CompleteMultipartUpload
+        }
         (true, _, &Method::POST) => Operation::NotImplemented("post"),
         (true, _, _) => return Err(not_allowed()),
     };
@@ -323,22 +360,22 @@ mod tests {
         };
         let q = |s: &str| parse_query(Some(s));
         assert_eq!(
-            operation(&Method::GET, &bucket, &q("list-type=2&prefix=a")).unwrap(),
+            operation(&Method::GET, &bucket, &q("list-type=2&prefix=a"), false).unwrap(),
             Operation::ListObjectsV2
         );
         assert_eq!(
-            operation(&Method::GET, &bucket, &q("location")).unwrap(),
+            operation(&Method::GET, &bucket, &q("location"), false).unwrap(),
             Operation::GetBucketLocation
         );
         assert_eq!(
-            operation(&Method::GET, &bucket, &q("acl")).unwrap(),
+            operation(&Method::GET, &bucket, &q("acl"), false).unwrap(),
             Operation::NotImplemented("acl")
         );
         assert_eq!(
-            operation(&Method::PUT, &object, &[]).unwrap(),
+            operation(&Method::PUT, &object, &[], false).unwrap(),
             Operation::PutObject
         );
-        assert!(operation(&Method::PATCH, &object, &[]).is_err());
+        assert!(operation(&Method::PATCH, &object, &[], false).is_err());
         assert_eq!(
             parse_query(Some("prefix=a+b%2Fc&x")),
             vec![

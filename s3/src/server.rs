@@ -19,7 +19,7 @@ use tracing::Instrument;
 use crate::Gateway;
 use crate::auth::authenticate;
 use crate::error::{S3Error, S3ErrorCode};
-use crate::ops::{bucket, list, object};
+use crate::ops::{bucket, copy, list, multipart, object};
 use crate::router::{self, Operation, Target};
 
 /// How long open connections get to finish their requests at shutdown.
@@ -150,7 +150,8 @@ async fn dispatch(gateway: &Gateway, request: Request) -> Result<Response, S3Err
         .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str));
     let target = router::resolve_target(host, parts.uri.path(), &gateway.config.addressing)?;
     let query = router::parse_query(parts.uri.query());
-    let op = router::operation(&parts.method, &target, &query)?;
+    let is_copy = parts.headers.contains_key("x-amz-copy-source");
+    let op = router::operation(&parts.method, &target, &query, is_copy)?;
     let span = tracing::Span::current();
     span.record("op", op.name());
     if let Some(bucket) = &target.bucket {
@@ -214,6 +215,27 @@ async fn route(
             object::head_object(gateway, &bucket_row, target, parts, query).await
         }
         Operation::DeleteObject => object::delete_object(gateway, &bucket_row, target).await,
+        Operation::CopyObject => copy::copy_object(gateway, &bucket_row, target, parts).await,
+        Operation::CreateMultipartUpload => {
+            multipart::create_multipart_upload(gateway, &bucket_row, target, parts).await
+        }
+        Operation::UploadPart => {
+            multipart::upload_part(gateway, &bucket_row, target, parts, query, body, auth).await
+        }
+        Operation::UploadPartCopy => {
+            copy::upload_part_copy(gateway, &bucket_row, target, parts, query).await
+        }
+        Operation::CompleteMultipartUpload => {
+            multipart::complete_multipart_upload(gateway, &bucket_row, target, parts, query, body)
+                .await
+        }
+        Operation::AbortMultipartUpload => {
+            multipart::abort_multipart_upload(gateway, &bucket_row, target, query).await
+        }
+        Operation::ListMultipartUploads => {
+            multipart::list_multipart_uploads(gateway, &bucket_row, query).await
+        }
+        Operation::ListParts => multipart::list_parts(gateway, &bucket_row, target, query).await,
         // Handled above, before the bucket lookup.
         Operation::ListBuckets | Operation::CreateBucket | Operation::NotImplemented(_) => Err(
             S3Error::new(S3ErrorCode::InternalError, "unrouted operation"),

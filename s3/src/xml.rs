@@ -42,6 +42,18 @@ impl XmlWriter {
         self.out.push('>');
     }
 
+    /// Opens an element with attributes, values escaped (a root in another namespace, an ACL
+    /// `Grantee` with its `xsi:type`).
+    pub fn open_with_attributes(&mut self, name: &str, attributes: &[(&str, &str)]) {
+        self.out.push('<');
+        self.out.push_str(name);
+        for (attribute, value) in attributes {
+            self.out
+                .push_str(&format!(" {attribute}=\"{}\"", escape(*value)));
+        }
+        self.out.push('>');
+    }
+
     /// Closes an element.
     pub fn close(&mut self, name: &str) {
         self.out.push_str("</");
@@ -134,6 +146,17 @@ mod tests {
         assert!(
             doc.contains("<Key>a&lt;b&gt;&amp;&quot;c&apos;</Key>"),
             "{doc}"
+        );
+    }
+
+    #[test]
+    fn writer_escapes_attribute_values() {
+        let mut xml = XmlWriter::new();
+        xml.open_with_attributes("G", &[("xsi:type", "Canonical\"User"), ("a", "<&>")]);
+        xml.close("G");
+        assert!(
+            xml.finish()
+                .ends_with("<G xsi:type=\"Canonical&quot;User\" a=\"&lt;&amp;&gt;\"></G>")
         );
     }
 

@@ -20,7 +20,10 @@ pub mod meta;
 pub mod names;
 pub mod path;
 
-pub use engine::{Engine, EngineConfig, NewCredential, ObjectReader, ObjectWriter, Secret};
+pub use engine::{
+    CompletePart, Engine, EngineConfig, MAX_PART_NUMBER, NewCredential, ObjectReader, ObjectWriter,
+    PartsPage, Secret,
+};
 pub use error::VaultError;
 pub use ids::{EntryId, VaultId};
 pub use keys::{KeyProvider, KeyProviderChoice};

@@ -9,9 +9,9 @@
 pub(crate) mod blobs;
 pub(crate) mod catalog;
 pub(crate) mod entries;
-pub(crate) mod parts;
+pub mod parts;
 mod schema;
-pub(crate) mod uploads;
+pub mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -9,6 +9,7 @@ use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use tokio::sync::mpsc;
+use vault::meta::parts::StoredPart;
 use vault::meta::{Entry, ObjectAttrs, WriteCondition};
 use vault::{BucketRow, Engine, ObjectKey, VaultError};
 
@@ -112,11 +113,7 @@ pub async fn get_object(
     if conditional::evaluate(&parts.headers, &reader.entry)? == Precondition::NotModified {
         return Ok(not_modified(&reader.entry));
     }
-    let range_header = parts
-        .headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok());
-    let range = conditional::parse_range(range_header, reader.len())?;
+    let (range, parts_count) = select_range(parts, query, &reader.entry, reader.parts())?;
     let ByteRange { start, end } = range.unwrap_or(ByteRange {
         start: 0,
         end: reader.len(),
@@ -126,6 +123,11 @@ pub async fn get_object(
     response
         .headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if let Some(count) = parts_count {
+        response
+            .headers_mut()
+            .insert("x-amz-mp-parts-count", HeaderValue::from(count));
+    }
     if range.is_some() {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         let content_range = format!("bytes {start}-{}/{}", end.saturating_sub(1), reader.len());
@@ -172,19 +174,31 @@ pub async fn head_object(
         return Err(no_such_key(target));
     };
     let vault = bucket.vault;
-    let entry = blocking(&gateway.engine, move |engine| {
-        engine.head_object(vault, &key)
-    })
-    .await?;
+    // Only a part-number HEAD needs the part layout; a plain HEAD reads metadata alone.
+    let (entry, object_parts) = if query_value(query, "partNumber").is_some() {
+        let reader = blocking(&gateway.engine, move |engine| {
+            engine.open_object(vault, &key)
+        })
+        .await?;
+        let object_parts = reader.parts().to_vec();
+        (reader.entry, object_parts)
+    } else {
+        let entry = blocking(&gateway.engine, move |engine| {
+            engine.head_object(vault, &key)
+        })
+        .await?;
+        (entry, Vec::new())
+    };
     if conditional::evaluate(&parts.headers, &entry)? == Precondition::NotModified {
         return Ok(not_modified(&entry));
     }
-    let range_header = parts
-        .headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok());
-    let range = conditional::parse_range(range_header, entry.size)?;
+    let (range, parts_count) = select_range(parts, query, &entry, &object_parts)?;
     let mut response = object_headers(&entry, &parts.headers, query, range.is_none())?;
+    if let Some(count) = parts_count {
+        response
+            .headers_mut()
+            .insert("x-amz-mp-parts-count", HeaderValue::from(count));
+    }
     match range {
         Some(ByteRange { start, end }) => {
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
@@ -227,6 +241,53 @@ pub async fn delete_object(
         .status(StatusCode::NO_CONTENT)
         .body(Body::empty())
         .expect("valid response"))
+}
+
+/// The byte range a GET or HEAD serves: a `partNumber` (one part of a multipart object, or the
+/// whole of any other object as its part 1) or a `Range` header. Also returns the part count to
+/// report for a multipart object.
+fn select_range(
+    parts: &Parts,
+    query: &[(String, String)],
+    entry: &Entry,
+    object_parts: &[StoredPart],
+) -> Result<(Option<ByteRange>, Option<usize>), S3Error> {
+    if query_value(query, "partNumber").is_none() {
+        let header = parts
+            .headers
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok());
+        return Ok((conditional::parse_range(header, entry.size)?, None));
+    }
+    let number = super::multipart::part_number(query)?;
+    let invalid = || {
+        S3Error::new(
+            S3ErrorCode::InvalidPartNumber,
+            "The requested partnumber is not satisfiable",
+        )
+    };
+    if object_parts.is_empty() {
+        return if number == 1 {
+            Ok((
+                Some(ByteRange {
+                    start: 0,
+                    end: entry.size,
+                }),
+                None,
+            ))
+        } else {
+            Err(invalid())
+        };
+    }
+    // Parts are numbered by position in the object, 1..=count, whatever numbers they were
+    // uploaded under: clients read a multipart object back as parts 1 to x-amz-mp-parts-count.
+    let index = usize::try_from(number - 1).map_err(|_| invalid())?;
+    let part = object_parts.get(index).ok_or_else(invalid)?;
+    let range = ByteRange {
+        start: part.offset,
+        end: part.offset + part.size,
+    };
+    Ok((Some(range), Some(object_parts.len())))
 }
 
 fn no_such_key(target: &Target) -> S3Error {

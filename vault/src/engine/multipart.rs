@@ -19,6 +19,9 @@ use crate::path::ObjectKey;
 /// The highest part number S3 accepts.
 pub const MAX_PART_NUMBER: u32 = 10_000;
 
+/// Turns the parts chosen for an object into its checksum: the algorithm name and value.
+pub type ObjectChecksum<'a> = dyn Fn(&[StoredPart]) -> Option<(String, String)> + 'a;
+
 /// A part as a CompleteMultipartUpload request names it.
 #[derive(Clone, Debug)]
 pub struct CompletePart {
@@ -72,7 +75,8 @@ impl Engine {
             attrs,
             checksum_algorithm,
         };
-        self.meta.write(|tx| Ok::<_, VaultError>(uploads::insert(tx, &upload)?))?;
+        self.meta
+            .write(|tx| Ok::<_, VaultError>(uploads::insert(tx, &upload)?))?;
         Ok(upload)
     }
 
@@ -101,7 +105,15 @@ impl Engine {
     ) -> Result<StoredPart, VaultError> {
         let etag = writer.md5_hex();
         let (blob, key_version, size) = writer.seal()?;
-        let part = StoredPart { part_number, offset: 0, size, blob, key_version, etag, checksum };
+        let part = StoredPart {
+            part_number,
+            offset: 0,
+            size,
+            blob,
+            key_version,
+            etag,
+            checksum,
+        };
         let recorded = self.meta.write(|tx| {
             if uploads::get(tx, &upload.upload_id)?.is_none() {
                 return Err(VaultError::NoSuchUpload(upload.upload_id.clone()));
@@ -121,18 +133,33 @@ impl Engine {
     ///
     /// # Errors
     /// A metadata failure.
-    pub fn list_parts(&self, upload: &Upload, marker: u32, max_parts: usize) -> Result<PartsPage, VaultError> {
-        let (parts, modified_ms, truncated) =
-            self.meta.read(|conn| Ok::<_, VaultError>(uploads::parts(conn, &upload.upload_id, marker, max_parts)?))?;
-        Ok(PartsPage { parts, modified_ms, truncated })
+    pub fn list_parts(
+        &self,
+        upload: &Upload,
+        marker: u32,
+        max_parts: usize,
+    ) -> Result<PartsPage, VaultError> {
+        let (parts, modified_ms, truncated) = self.meta.read(|conn| {
+            Ok::<_, VaultError>(uploads::parts(conn, &upload.upload_id, marker, max_parts)?)
+        })?;
+        Ok(PartsPage {
+            parts,
+            modified_ms,
+            truncated,
+        })
     }
 
     /// A page of the uploads in progress in `vault`; the flag says whether more follow.
     ///
     /// # Errors
     /// A metadata failure.
-    pub fn list_uploads(&self, vault: VaultId, query: &UploadQuery) -> Result<(Vec<Upload>, bool), VaultError> {
-        self.meta.read(|conn| Ok(uploads::list(conn, vault, query)?))
+    pub fn list_uploads(
+        &self,
+        vault: VaultId,
+        query: &UploadQuery,
+    ) -> Result<(Vec<Upload>, bool), VaultError> {
+        self.meta
+            .read(|conn| Ok(uploads::list(conn, vault, query)?))
     }
 
     /// Aborts an upload and deletes its parts.
@@ -165,9 +192,12 @@ impl Engine {
         requested: &[CompletePart],
         min_part_size: u64,
         condition: &WriteCondition,
-        composite_checksum: &dyn Fn(&[StoredPart]) -> Option<(String, String)>,
+        composite_checksum: &ObjectChecksum<'_>,
     ) -> Result<Entry, VaultError> {
-        if requested.windows(2).any(|pair| pair[0].part_number >= pair[1].part_number) {
+        if requested
+            .windows(2)
+            .any(|pair| pair[0].part_number >= pair[1].part_number)
+        {
             return Err(VaultError::InvalidPartOrder);
         }
         let key = ObjectKey::parse(&upload.key)?;
@@ -203,9 +233,12 @@ impl Engine {
     /// # Errors
     /// A metadata failure.
     pub fn abort_uploads_older_than(&self, before_ms: i64) -> Result<usize, VaultError> {
-        let stale = self.meta.read(|conn| Ok::<_, VaultError>(uploads::older_than(conn, before_ms)?))?;
+        let stale = self
+            .meta
+            .read(|conn| Ok::<_, VaultError>(uploads::older_than(conn, before_ms)?))?;
         for upload_id in &stale {
-            self.meta.write(|tx| Ok::<_, VaultError>(uploads::remove(tx, upload_id, &[])?))?;
+            self.meta
+                .write(|tx| Ok::<_, VaultError>(uploads::remove(tx, upload_id, &[])?))?;
         }
         if !stale.is_empty() {
             self.collect_garbage_quietly();
@@ -215,7 +248,11 @@ impl Engine {
 }
 
 /// Picks the stored parts a completion names, checks them, and lays them out end to end.
-fn choose_parts(stored: &[StoredPart], requested: &[CompletePart], min_part_size: u64) -> Result<Vec<StoredPart>, VaultError> {
+fn choose_parts(
+    stored: &[StoredPart],
+    requested: &[CompletePart],
+    min_part_size: u64,
+) -> Result<Vec<StoredPart>, VaultError> {
     let mut chosen = Vec::with_capacity(requested.len());
     let mut offset = 0;
     for wanted in requested {
@@ -223,14 +260,23 @@ fn choose_parts(stored: &[StoredPart], requested: &[CompletePart], min_part_size
         let part = stored
             .iter()
             .find(|part| part.part_number == wanted.part_number && part.etag == etag)
-            .ok_or(VaultError::InvalidPart { part_number: wanted.part_number })?;
-        chosen.push(StoredPart { offset, ..part.clone() });
+            .ok_or(VaultError::InvalidPart {
+                part_number: wanted.part_number,
+            })?;
+        chosen.push(StoredPart {
+            offset,
+            ..part.clone()
+        });
         offset += part.size;
     }
-    if let Some((_, all_but_last)) = chosen.split_last() {
-        if let Some(small) = all_but_last.iter().find(|part| part.size < min_part_size) {
-            return Err(VaultError::EntityTooSmall { part_number: small.part_number, size: small.size, min: min_part_size });
-        }
+    if let Some((_, all_but_last)) = chosen.split_last()
+        && let Some(small) = all_but_last.iter().find(|part| part.size < min_part_size)
+    {
+        return Err(VaultError::EntityTooSmall {
+            part_number: small.part_number,
+            size: small.size,
+            min: min_part_size,
+        });
     }
     Ok(chosen)
 }

@@ -167,7 +167,10 @@ impl Engine {
         let removed = self
             .meta
             .write(|tx| entries::delete_object(tx, vault, key))?;
-        if removed.as_ref().is_some_and(|entry| entry.blob.is_some() || entry.parts > 0) {
+        if removed
+            .as_ref()
+            .is_some_and(|entry| entry.blob.is_some() || entry.parts > 0)
+        {
             self.collect_garbage_quietly();
         }
         Ok(removed)

@@ -7,8 +7,8 @@ use crate::blob::{BlobError, BlobReader, BlobStore};
 use crate::crypto::SecretKey;
 use crate::error::VaultError;
 use crate::ids::VaultId;
-use crate::meta::parts::{self, StoredPart};
 use crate::meta::Entry;
+use crate::meta::parts::{self, StoredPart};
 use crate::path::ObjectKey;
 
 /// Where an object's content is.
@@ -16,9 +16,13 @@ enum Content {
     /// An empty object, or a directory marker.
     Empty,
     /// One blob, opened (its header and last segment already authenticated).
-    Blob(BlobReader),
+    Blob(Box<BlobReader>),
     /// The parts of a multipart object, opened one at a time as a read reaches them.
-    Parts { parts: Vec<StoredPart>, keys: Vec<(u32, SecretKey)>, store: Arc<dyn BlobStore> },
+    Parts {
+        parts: Vec<StoredPart>,
+        keys: Vec<(u32, SecretKey)>,
+        store: Arc<dyn BlobStore>,
+    },
 }
 
 /// An object opened for reading: its metadata and its sealed content.
@@ -55,7 +59,12 @@ impl ObjectReader {
     ///
     /// # Errors
     /// `Integrity` when a segment fails authentication; a blob store failure; or `sink`'s error.
-    pub fn read_range(&self, start: u64, end: u64, sink: &mut dyn FnMut(&[u8]) -> Result<(), VaultError>) -> Result<(), VaultError> {
+    pub fn read_range(
+        &self,
+        start: u64,
+        end: u64,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
         match &self.content {
             Content::Empty => Ok(()),
             Content::Blob(blob) => read_blob(blob, start, end, sink),
@@ -65,7 +74,9 @@ impl ObjectReader {
                     if part_end <= start || part.offset >= end {
                         continue;
                     }
-                    let blob = BlobReader::open(store.as_ref(), part.blob, |version| key_for(keys, version))?;
+                    let blob = BlobReader::open(store.as_ref(), part.blob, |version| {
+                        key_for(keys, version)
+                    })?;
                     let local_start = start.saturating_sub(part.offset);
                     let local_end = end.min(part_end) - part.offset;
                     read_blob(&blob, local_start, local_end, sink)?;
@@ -77,16 +88,26 @@ impl ObjectReader {
 }
 
 fn key_for(keys: &[(u32, SecretKey)], version: u32) -> Option<SecretKey> {
-    keys.iter().find(|(v, _)| *v == version).map(|(_, key)| key.clone())
+    keys.iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, key)| key.clone())
 }
 
-fn read_blob(blob: &BlobReader, start: u64, end: u64, sink: &mut dyn FnMut(&[u8]) -> Result<(), VaultError>) -> Result<(), VaultError> {
+fn read_blob(
+    blob: &BlobReader,
+    start: u64,
+    end: u64,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), VaultError>,
+) -> Result<(), VaultError> {
     let mut failure = None;
     let result = blob.read_range(start, end, &mut |chunk| {
         sink(chunk).map_err(|err| {
             failure = Some(err);
             // Stops the read; the sink's own error is what the caller gets.
-            BlobError::Io { id: None, source: std::io::Error::other("reader stopped") }
+            BlobError::Io {
+                id: None,
+                source: std::io::Error::other("reader stopped"),
+            }
         })
     });
     match (result, failure) {
@@ -104,7 +125,9 @@ impl Engine {
     pub fn open_object(&self, vault: VaultId, key: &ObjectKey) -> Result<ObjectReader, VaultError> {
         let entry = self.head_object(vault, key)?;
         if entry.parts > 0 {
-            let parts = self.meta.read(|conn| Ok::<_, VaultError>(parts::of_entry(conn, entry.id)?))?;
+            let parts = self
+                .meta
+                .read(|conn| Ok::<_, VaultError>(parts::of_entry(conn, entry.id)?))?;
             let mut keys: Vec<(u32, SecretKey)> = Vec::new();
             for version in parts.iter().map(|part| part.key_version) {
                 if keys.iter().any(|(v, _)| *v == version) {
@@ -114,14 +137,26 @@ impl Engine {
                     keys.push((version, key));
                 }
             }
-            let content = Content::Parts { parts, keys, store: Arc::clone(&self.blobs) };
+            let content = Content::Parts {
+                parts,
+                keys,
+                store: Arc::clone(&self.blobs),
+            };
             return Ok(ObjectReader { entry, content });
         }
         let (Some(blob_id), Some(version)) = (entry.blob, entry.key_version) else {
-            return Ok(ObjectReader { entry, content: Content::Empty });
+            return Ok(ObjectReader {
+                entry,
+                content: Content::Empty,
+            });
         };
         let key = self.keyring.vault_key(&self.meta, vault, version)?;
-        let blob = BlobReader::open(self.blobs.as_ref(), blob_id, |wanted| key.filter(|_| wanted == version))?;
-        Ok(ObjectReader { entry, content: Content::Blob(blob) })
+        let blob = BlobReader::open(self.blobs.as_ref(), blob_id, |wanted| {
+            key.filter(|_| wanted == version)
+        })?;
+        Ok(ObjectReader {
+            entry,
+            content: Content::Blob(Box::new(blob)),
+        })
     }
 }

@@ -208,13 +208,17 @@ fn multipart_objects_read_across_parts_and_collect_unused_parts() {
     let engine = open(dir.path());
     let vault = engine.create_local_bucket("bkt1", true).unwrap().vault;
     let key = ObjectKey::parse("big/object").unwrap();
-    let upload = engine.create_upload(vault, &key, ObjectAttrs::default(), None).unwrap();
+    let upload = engine
+        .create_upload(vault, &key, ObjectAttrs::default(), None)
+        .unwrap();
     let bodies = [data(70_000), data(70_001), data(5)];
     let mut etags = Vec::new();
     for (index, body) in bodies.iter().enumerate() {
         let mut writer = engine.begin_write(vault).unwrap();
         writer.write(body).unwrap();
-        let part = engine.commit_part(&upload, u32::try_from(index).unwrap() + 1, writer, None).unwrap();
+        let part = engine
+            .commit_part(&upload, u32::try_from(index).unwrap() + 1, writer, None)
+            .unwrap();
         etags.push(part.etag);
     }
     // Part 2 uploaded again replaces the first upload of it.
@@ -224,25 +228,54 @@ fn multipart_objects_read_across_parts_and_collect_unused_parts() {
     assert_eq!(engine.blob_store().list().unwrap().len(), 3);
 
     let parts = |numbers: &[u32]| -> Vec<CompletePart> {
-        numbers.iter().map(|&n| CompletePart { part_number: n, etag: format!("\"{}\"", etags[n as usize - 1]) }).collect()
+        numbers
+            .iter()
+            .map(|&n| CompletePart {
+                part_number: n,
+                etag: format!("\"{}\"", etags[n as usize - 1]),
+            })
+            .collect()
     };
     let none = |_: &[crate::meta::parts::StoredPart]| None;
-    let out_of_order = engine.complete_upload(&upload, &parts(&[2, 1]), 1, &WriteCondition::None, &none);
+    let out_of_order =
+        engine.complete_upload(&upload, &parts(&[2, 1]), 1, &WriteCondition::None, &none);
     assert!(matches!(out_of_order, Err(VaultError::InvalidPartOrder)));
-    let too_small = engine.complete_upload(&upload, &parts(&[1, 3, 2]), 1, &WriteCondition::None, &none);
+    let too_small =
+        engine.complete_upload(&upload, &parts(&[1, 3, 2]), 1, &WriteCondition::None, &none);
     assert!(matches!(too_small, Err(VaultError::InvalidPartOrder)));
-    let small = engine.complete_upload(&upload, &parts(&[1, 2]), 70_001, &WriteCondition::None, &none);
-    assert!(matches!(small, Err(VaultError::EntityTooSmall { part_number: 1, .. })));
+    let small = engine.complete_upload(
+        &upload,
+        &parts(&[1, 2]),
+        70_001,
+        &WriteCondition::None,
+        &none,
+    );
+    assert!(matches!(
+        small,
+        Err(VaultError::EntityTooSmall { part_number: 1, .. })
+    ));
 
-    let entry = engine.complete_upload(&upload, &parts(&[1, 3]), 5, &WriteCondition::None, &none).unwrap();
+    let entry = engine
+        .complete_upload(&upload, &parts(&[1, 3]), 5, &WriteCondition::None, &none)
+        .unwrap();
     assert!(entry.etag.as_deref().unwrap().ends_with("-2"));
     assert_eq!(entry.size, 70_005);
-    assert_eq!(engine.blob_store().list().unwrap().len(), 2, "part 2 was collected");
+    assert_eq!(
+        engine.blob_store().list().unwrap().len(),
+        2,
+        "part 2 was collected"
+    );
     let mut expected = bodies[0].clone();
     expected.extend_from_slice(&bodies[2]);
     assert_eq!(get(&engine, vault, "big/object", 0, 70_005), expected);
-    assert_eq!(get(&engine, vault, "big/object", 69_998, 70_003), expected[69_998..70_003]);
-    assert!(matches!(engine.upload(vault, &upload.upload_id), Err(VaultError::NoSuchUpload(_))));
+    assert_eq!(
+        get(&engine, vault, "big/object", 69_998, 70_003),
+        expected[69_998..70_003]
+    );
+    assert!(matches!(
+        engine.upload(vault, &upload.upload_id),
+        Err(VaultError::NoSuchUpload(_))
+    ));
 
     engine.delete_object(vault, &key).unwrap();
     assert!(engine.blob_store().list().unwrap().is_empty());

@@ -137,7 +137,9 @@ fn overwrite_keeps_the_entry_id_and_queues_the_old_blob() {
         .unwrap();
     assert_eq!(first.entry.id, second.entry.id);
     assert!(second.replaced_content);
-    let queued = meta.read(|c| crate::meta::blobs::queued_blobs(c, 10)).unwrap();
+    let queued = meta
+        .read(|c| crate::meta::blobs::queued_blobs(c, 10))
+        .unwrap();
     assert_eq!(queued, vec![first.entry.blob.unwrap()]);
 }
 
@@ -171,7 +173,7 @@ fn deleting_the_last_child_prunes_implicit_directories_only() {
     put(&meta, vault, "keep/x").unwrap();
     delete(&meta, vault, "a/b/c");
     assert!(meta.read(|c| by_path(c, vault, "a/")).unwrap().is_none());
-    assert!(meta.read(|c| is_empty(c, vault)).unwrap() == false);
+    assert!(!meta.read(|c| is_empty(c, vault)).unwrap());
     delete(&meta, vault, "keep/x");
     assert!(
         meta.read(|c| by_path(c, vault, "keep/")).unwrap().is_some(),

@@ -1,0 +1,267 @@
+//! ListObjectVersions (`GET /bucket?versions`).
+//!
+//! Versioning is never enabled here, so every object has exactly one version, `null`, which is
+//! the latest; there are no delete markers. The listing is ListObjects with versions' element
+//! names and paging by `key-marker` and `version-id-marker`, as AWS answers for a bucket that
+//! never had versioning. Tools that empty buckets (boto3's `object_versions.delete()`, backup
+//! pruners) page through it and delete what it returns.
+
+use axum::response::Response;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use vault::BucketRow;
+use vault::meta::{ListItem, ListQuery};
+
+use super::bucket::xml_response;
+use super::iso8601_ms;
+use crate::error::{S3Error, S3ErrorCode};
+use crate::router::query_value;
+use crate::xml::XmlWriter;
+use crate::{Gateway, OWNER_DISPLAY_NAME, OWNER_ID};
+
+/// The most versions and common prefixes one page holds, as in S3.
+const MAX_KEYS: usize = 1000;
+/// The version id of every object in a bucket without versioning.
+const NULL_VERSION: &str = "null";
+/// The ETag of content-less entries (directory markers): the MD5 of nothing.
+const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
+
+/// What `encoding-type=url` leaves unescaped: S3 keeps `/` readable.
+const URL_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// The request's parameters, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct VersionsQuery {
+    prefix: String,
+    delimiter: String,
+    key_marker: String,
+    version_id_marker: String,
+    max_keys: usize,
+    url_encoding: bool,
+}
+
+impl VersionsQuery {
+    fn parse(query: &[(String, String)]) -> Result<Self, S3Error> {
+        let text = |name| query_value(query, name).unwrap_or_default().to_owned();
+        let parsed = Self {
+            prefix: text("prefix"),
+            delimiter: text("delimiter"),
+            key_marker: text("key-marker"),
+            version_id_marker: text("version-id-marker"),
+            max_keys: parse_max_keys(query_value(query, "max-keys"))?,
+            url_encoding: parse_encoding(query_value(query, "encoding-type"))?,
+        };
+        if parsed.version_id_marker.is_empty() {
+            return Ok(parsed);
+        }
+        if parsed.key_marker.is_empty() {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "A version-id marker cannot be specified without a key marker.",
+            )
+            .with_field("ArgumentName", "version-id-marker")
+            .with_field("ArgumentValue", parsed.version_id_marker));
+        }
+        if parsed.version_id_marker != NULL_VERSION {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "Invalid version id specified",
+            )
+            .with_field("ArgumentName", "version-id-marker")
+            .with_field("ArgumentValue", parsed.version_id_marker));
+        }
+        Ok(parsed)
+    }
+
+    /// The engine's listing: keys after the key marker. A `null` version-id marker resumes
+    /// after that key too, since `null` is its only version; a marker that is a common prefix
+    /// an earlier page ended on resumes after the whole prefix.
+    fn listing(&self) -> ListQuery {
+        let after_prefix = !self.delimiter.is_empty()
+            && self.key_marker.ends_with(&self.delimiter)
+            && self.key_marker.starts_with(&self.prefix);
+        ListQuery {
+            prefix: self.prefix.clone(),
+            delimiter: self.delimiter.clone(),
+            start_after: self.key_marker.clone(),
+            after_prefix,
+            max_keys: self.max_keys,
+        }
+    }
+
+    fn encode(&self, text: &str) -> String {
+        if self.url_encoding {
+            utf8_percent_encode(text, URL_ENCODE_SET).to_string()
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+fn parse_max_keys(value: Option<&str>) -> Result<usize, S3Error> {
+    let Some(value) = value else {
+        return Ok(MAX_KEYS);
+    };
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX).min(MAX_KEYS))
+        .ok_or_else(|| {
+            S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "Provided max-keys not an integer or within integer range",
+            )
+        })
+}
+
+fn parse_encoding(value: Option<&str>) -> Result<bool, S3Error> {
+    match value {
+        None => Ok(false),
+        Some(value) if value.eq_ignore_ascii_case("url") => Ok(true),
+        Some(_) => Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "Invalid Encoding Method specified in Request",
+        )),
+    }
+}
+
+/// `GET /bucket?versions`.
+///
+/// # Errors
+/// `InvalidArgument` for a bad max-keys, encoding type or version-id marker; a metadata
+/// failure.
+pub async fn list_object_versions(
+    gateway: &Gateway,
+    bucket: &BucketRow,
+    query: &[(String, String)],
+) -> Result<Response, S3Error> {
+    let request = VersionsQuery::parse(query)?;
+    let (items, truncated) = if request.max_keys == 0 {
+        (Vec::new(), false)
+    } else {
+        let engine = std::sync::Arc::clone(&gateway.engine);
+        let vault = bucket.vault;
+        let listing = request.listing();
+        tokio::task::spawn_blocking(move || engine.list_objects(vault, &listing))
+            .await
+            .map_err(|err| S3Error::internal(&err))?
+            .map_err(S3Error::from)?
+    };
+    Ok(xml_response(versions_result(
+        &bucket.name,
+        &request,
+        &items,
+        truncated,
+    )))
+}
+
+/// The `<ListVersionsResult>` document, elements in the order AWS sends them.
+fn versions_result(
+    bucket: &str,
+    request: &VersionsQuery,
+    items: &[ListItem],
+    truncated: bool,
+) -> String {
+    let mut xml = XmlWriter::new();
+    xml.open_root("ListVersionsResult");
+    xml.element("Name", bucket);
+    xml.element("Prefix", &request.encode(&request.prefix));
+    xml.element("KeyMarker", &request.encode(&request.key_marker));
+    xml.element("VersionIdMarker", &request.version_id_marker);
+    if truncated {
+        match items.last() {
+            Some(ListItem::Object(entry)) => {
+                xml.element("NextKeyMarker", &request.encode(&entry.path));
+                xml.element("NextVersionIdMarker", NULL_VERSION);
+            }
+            // A page that ends on a common prefix resumes after the whole prefix; it has no
+            // version to name.
+            Some(ListItem::Prefix(prefix)) => {
+                xml.element("NextKeyMarker", &request.encode(prefix));
+            }
+            None => {}
+        }
+    }
+    xml.element("MaxKeys", &request.max_keys.to_string());
+    if !request.delimiter.is_empty() {
+        xml.element("Delimiter", &request.encode(&request.delimiter));
+    }
+    xml.element("IsTruncated", if truncated { "true" } else { "false" });
+    if request.url_encoding {
+        xml.element("EncodingType", "url");
+    }
+    for item in items {
+        let ListItem::Object(entry) = item else {
+            continue;
+        };
+        xml.open("Version");
+        xml.element("Key", &request.encode(&entry.path));
+        xml.element("VersionId", NULL_VERSION);
+        xml.element("IsLatest", "true");
+        xml.element("LastModified", &iso8601_ms(entry.mtime_ms));
+        let etag = entry.etag.as_deref().unwrap_or(EMPTY_ETAG);
+        xml.element("ETag", &format!("\"{etag}\""));
+        xml.element("Size", &entry.size.to_string());
+        xml.open("Owner");
+        xml.element("ID", OWNER_ID);
+        xml.element("DisplayName", OWNER_DISPLAY_NAME);
+        xml.close("Owner");
+        xml.element("StorageClass", "STANDARD");
+        xml.close("Version");
+    }
+    for item in items {
+        let ListItem::Prefix(prefix) = item else {
+            continue;
+        };
+        xml.open("CommonPrefixes");
+        xml.element("Prefix", &request.encode(prefix));
+        xml.close("CommonPrefixes");
+    }
+    xml.close("ListVersionsResult");
+    xml.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use vault::meta::Entry;
+
+    use super::*;
+
+    fn query(text: &str) -> Vec<(String, String)> {
+        crate::router::parse_query(Some(text))
+    }
+
+    fn entry(path: &str, size: u64, etag: Option<&str>) -> ListItem {
+        let mut entry: Entry = serde_json::from_value(serde_json::json!(null)).unwrap_or_else(
+            |_| unreachable!("test entries are built field by field below"),
+        );
+        entry.path = path.to_owned();
+        entry.size = size;
+        entry.etag = etag.map(str::to_owned);
+        entry.mtime_ms = 1_700_000_000_123;
+        ListItem::Object(Box::new(entry))
+    }
+
+    #[test]
+    fn markers_are_checked() {
+        let parsed = VersionsQuery::parse(&query("versions&key-marker=a&version-id-marker=null"))
+            .unwrap();
+        assert_eq!(parsed.listing().start_after, "a");
+        let err = VersionsQuery::parse(&query("versions&version-id-marker=null")).unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::InvalidArgument);
+        let err =
+            VersionsQuery::parse(&query("versions&key-marker=a&version-id-marker=3HL4kq")).unwrap_err();
+        assert_eq!(err.message, "Invalid version id specified");
+        assert!(VersionsQuery::parse(&query("versions&max-keys=-1")).is_err());
+        assert!(VersionsQuery::parse(&query("versions&encoding-type=base64")).is_err());
+        let parsed =
+            VersionsQuery::parse(&query("versions&delimiter=/&prefix=p/&key-marker=p/q/")).unwrap();
+        assert!(parsed.listing().after_prefix);
+        assert_eq!(VersionsQuery::parse(&[]).unwrap().max_keys, MAX_KEYS);
+    }
+}

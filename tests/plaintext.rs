@@ -1,0 +1,237 @@
+//! Nothing written through the gateway reaches the disk in the clear: after uploads, an
+//! overwrite and a delete through the AWS CLI, no file under the data directory (metadata
+//! database and its WAL, blobs, keys, anything else) contains any 32-byte window of what was
+//! written, and blob file names do not carry object key names.
+
+mod common;
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::TestNode;
+
+/// The length of the windows looked for.
+const WINDOW: usize = 32;
+/// The base of the rolling hash (odd, so multiplication is invertible modulo 2^64).
+const BASE: u64 = 0x0100_0000_01b3;
+
+/// `len` bytes of 64-byte records, each with its index twice, so that every 32-byte window
+/// holds at least 15 hex digits of a counter and occurs once in the whole text.
+fn marked_plaintext(tag: &str, len: usize) -> Vec<u8> {
+    let mut text = Vec::with_capacity(len + 64);
+    let mut index = 0u64;
+    while text.len() < len {
+        let record = format!(
+            "{tag}|{index:016x}|plaintext-mark|{:016x}|end",
+            index ^ 0x5a5a_5a5a_5a5a_5a5a
+        );
+        let record = format!("{record:-<63}\n");
+        assert_eq!(record.len(), 64, "{record}");
+        text.extend_from_slice(record.as_bytes());
+        index += 1;
+    }
+    text.truncate(len);
+    text
+}
+
+/// Rolling polynomial hash of every `WINDOW`-byte window of `data`, in order.
+fn window_hashes(data: &[u8]) -> impl Iterator<Item = (usize, u64)> + '_ {
+    let top = BASE.wrapping_pow(u32::try_from(WINDOW - 1).expect("small"));
+    let mut hash = 0u64;
+    data.iter().enumerate().filter_map(move |(i, &byte)| {
+        if i >= WINDOW {
+            hash = hash.wrapping_sub(u64::from(data[i - WINDOW]).wrapping_mul(top));
+        }
+        hash = hash.wrapping_mul(BASE).wrapping_add(u64::from(byte));
+        (i + 1 >= WINDOW).then(|| (i + 1 - WINDOW, hash))
+    })
+}
+
+/// Every 32-byte window of a set of plaintexts, looked up by rolling hash and confirmed
+/// byte for byte.
+struct Windows<'a> {
+    texts: Vec<&'a [u8]>,
+    hashes: HashSet<u64>,
+}
+
+impl<'a> Windows<'a> {
+    fn new(texts: Vec<&'a [u8]>) -> Self {
+        let mut hashes = HashSet::new();
+        for text in &texts {
+            hashes.extend(window_hashes(text).map(|(_, hash)| hash));
+        }
+        Self { texts, hashes }
+    }
+
+    fn contains(&self, window: &[u8]) -> bool {
+        self.texts
+            .iter()
+            .any(|text| text.windows(WINDOW).any(|w| w == window))
+    }
+
+    /// The offset of the first plaintext window found in `data`, if any.
+    fn find_in(&self, data: &[u8]) -> Option<usize> {
+        window_hashes(data)
+            .filter(|(_, hash)| self.hashes.contains(hash))
+            .map(|(offset, _)| offset)
+            .find(|&offset| self.contains(&data[offset..offset + WINDOW]))
+    }
+}
+
+fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).expect("read a data directory") {
+            let entry = entry.expect("read a directory entry");
+            let kind = entry.file_type().expect("file type");
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Scans every file under `data_dir`; returns the files scanned and their total size.
+fn assert_no_plaintext(data_dir: &Path, windows: &Windows<'_>, when: &str) -> (Vec<PathBuf>, u64) {
+    let files = all_files(data_dir);
+    let mut total = 0;
+    for file in &files {
+        // A file can vanish between listing and reading (SQLite's journal, a blob being
+        // collected); what is gone holds nothing.
+        let Ok(data) = fs::read(file) else {
+            continue;
+        };
+        total += data.len() as u64;
+        if let Some(offset) = windows.find_in(&data) {
+            panic!(
+                "{when}: {} holds plaintext at byte {offset}: {:?}",
+                file.display(),
+                String::from_utf8_lossy(&data[offset..offset + WINDOW])
+            );
+        }
+    }
+    (files, total)
+}
+
+#[test]
+fn plaintext_never_reaches_the_data_directory() {
+    let mut node = TestNode::start();
+    node.create_bucket("secrets");
+    let (access_key, secret) = node.create_credential("plaintext");
+    let aws = node.aws();
+    aws.configure(&access_key, &secret);
+
+    let big = marked_plaintext("BIG", 3 << 20);
+    let small_v1 =
+        b"small v1: the eagle lands at midnight behind the old mill, bring the maps".to_vec();
+    let small_v2 =
+        b"small v2: change of plan, the eagle lands at dawn by the northern bridge!".to_vec();
+    let doomed = marked_plaintext("DEL", 200 * 1024);
+    let windows = Windows::new(vec![&big, &small_v1, &small_v2, &doomed]);
+
+    let work = node.root().join("work");
+    fs::create_dir_all(&work).expect("create the work directory");
+    let upload = |name: &str, data: &[u8], key: &str| {
+        let file = work.join(name);
+        fs::write(&file, data).expect("write an upload");
+        let file = file.to_str().expect("UTF-8 path").to_owned();
+        aws.run_ok(&["s3", "cp", &file, &format!("s3://secrets/{key}")]);
+    };
+    upload("big.bin", &big, "confidential-plans/blueprint-2027.bin");
+    upload(
+        "small1.txt",
+        &small_v1,
+        "confidential-plans/meeting-point.txt",
+    );
+    upload(
+        "small2.txt",
+        &small_v2,
+        "confidential-plans/meeting-point.txt",
+    );
+    upload(
+        "doomed.bin",
+        &doomed,
+        "confidential-plans/shredded-notes.bin",
+    );
+    aws.run_ok(&[
+        "s3",
+        "rm",
+        "s3://secrets/confidential-plans/shredded-notes.bin",
+    ]);
+
+    // The objects are there and readable, so the scan below looks at data that exists.
+    let back = aws.run_ok(&[
+        "s3",
+        "cp",
+        "s3://secrets/confidential-plans/meeting-point.txt",
+        "-",
+    ]);
+    assert_eq!(back.as_bytes(), small_v2.as_slice());
+    let listing = aws.json(&["s3api", "list-objects-v2", "--bucket", "secrets"]);
+    assert_eq!(listing["KeyCount"], 2, "{listing}");
+
+    let data_dir = node.data_dir();
+    let (files, total) = assert_no_plaintext(&data_dir, &windows, "while the node runs");
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.strip_prefix(&data_dir)
+                .expect("under the data dir")
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "meta.db"),
+        "no meta.db among {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("keys/")),
+        "no key files among {names:?}"
+    );
+    let blobs: Vec<&String> = names.iter().filter(|n| n.starts_with("blobs/")).collect();
+    assert!(!blobs.is_empty(), "no blob files among {names:?}");
+    assert!(
+        total >= big.len() as u64,
+        "only {total} bytes under the data directory for a {} byte object: {names:?}",
+        big.len()
+    );
+    for name in &blobs {
+        for word in [
+            "confidential",
+            "blueprint",
+            "meeting",
+            "shredded",
+            "plans",
+            "secrets",
+        ] {
+            assert!(
+                !name.contains(word),
+                "blob file {name} names the object ({word})"
+            );
+        }
+    }
+
+    // A clean stop checkpoints the WAL into meta.db; scan what is left on disk then too.
+    node.stop();
+    assert_no_plaintext(&data_dir, &windows, "after a clean stop");
+}
+
+#[test]
+fn the_window_scanner_finds_plaintext() {
+    let text = marked_plaintext("T", 4096);
+    let windows = Windows::new(vec![&text]);
+    let mut file = vec![0u8; 10_000];
+    assert_eq!(windows.find_in(&file), None);
+    file[777..777 + WINDOW].copy_from_slice(&text[1234..1234 + WINDOW]);
+    assert_eq!(windows.find_in(&file), Some(777));
+    let mut near = text[100..100 + WINDOW].to_vec();
+    near[31] ^= 1;
+    assert_eq!(windows.find_in(&near), None);
+}
