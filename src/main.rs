@@ -97,6 +97,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         data_dir: config.data_dir.clone(),
         key_provider: config.keys.provider,
         tpm_tcti: config.keys.tpm_tcti.clone(),
+        part_dir: Some(&config.s3_gateway.multipart.part_dir)
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from),
     };
     let engine = tokio::task::spawn_blocking(move || Engine::open(&engine_config))
         .await

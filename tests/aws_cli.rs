@@ -279,6 +279,37 @@ fn documented_user_flow_works_with_the_aws_cli() {
     }
     assert_eq!(gathered, expected, "--max-items 10 with --starting-token");
 
+    // ListObjects (v1) pages with markers; pages with a delimiter end on common prefixes too.
+    let paged_v1 = aws.json(&[
+        "s3api",
+        "list-objects",
+        "--bucket",
+        BUCKET,
+        "--prefix",
+        "many/",
+        "--page-size",
+        "7",
+    ]);
+    assert_eq!(keys_of(&paged_v1), expected, "list-objects --page-size 7");
+    for command in ["list-objects", "list-objects-v2"] {
+        let listing = aws.json(&[
+            "s3api",
+            command,
+            "--bucket",
+            BUCKET,
+            "--delimiter",
+            "/",
+            "--page-size",
+            "2",
+        ]);
+        assert_eq!(keys_of(&listing), ["top.txt"], "{command}: {listing}");
+        assert_eq!(
+            prefixes_of(&listing),
+            ["dir/", "files/", "logs/", "many/"],
+            "{command} --delimiter / --page-size 2: {listing}"
+        );
+    }
+
     // Delete, and the listing no longer shows it.
     let out = aws.run_ok(&["s3", "rm", "s3://archive/dir/a.txt"]);
     assert!(out.contains("delete: s3://archive/dir/a.txt"), "{out}");
@@ -508,4 +539,203 @@ fn head_object_returns_the_metadata_put_with_it() {
         "{head}"
     );
     assert_ne!(head["ContentType"], "text/plain", "{head}");
+}
+
+#[test]
+fn keys_with_special_characters_round_trip() {
+    let (node, aws) = configured_node();
+    let names = [
+        "report 2026 (final).txt",
+        "a+b=c&d;e,f.txt",
+        "ünïcødé-名前.txt",
+        "tilde~percent%25-dollar$-at@-hash#.txt",
+        "quote'-star*-bang!.txt",
+    ];
+    let dir = node.root().join("special");
+    fs::create_dir_all(&dir).expect("create the special directory");
+    for name in names {
+        let on_disk = name.replace("%25", "%");
+        fs::write(dir.join(&on_disk), &on_disk).expect("write a file");
+    }
+    aws.run_ok(&[
+        "s3",
+        "cp",
+        "--recursive",
+        path_str(&dir),
+        "s3://archive/special/",
+    ]);
+
+    let mut expected: Vec<String> = names
+        .iter()
+        .map(|n| format!("special/{}", n.replace("%25", "%")))
+        .collect();
+    expected.sort();
+    let listing = aws.json(&[
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        BUCKET,
+        "--prefix",
+        "special/",
+    ]);
+    assert_eq!(keys_of(&listing), expected, "{listing}");
+    let listing = aws.json(&[
+        "s3api",
+        "list-objects",
+        "--bucket",
+        BUCKET,
+        "--prefix",
+        "special/",
+    ]);
+    assert_eq!(keys_of(&listing), expected, "v1: {listing}");
+
+    for key in &expected {
+        let body = aws.run_ok(&["s3", "cp", &format!("s3://archive/{key}"), "-"]);
+        assert_eq!(body, key.trim_start_matches("special/"), "content of {key}");
+        let head = aws.json(&["s3api", "head-object", "--bucket", BUCKET, "--key", key]);
+        assert_eq!(head["ContentLength"], body.len(), "{key}: {head}");
+    }
+}
+
+#[test]
+fn listings_follow_the_tree_as_objects_come_and_go() {
+    let (node, aws) = configured_node();
+    let file = node.root().join("f.txt");
+    fs::write(&file, "f").expect("write a file");
+    let put = |key: &str| {
+        aws.run_ok(&[
+            "s3api",
+            "put-object",
+            "--bucket",
+            BUCKET,
+            "--key",
+            key,
+            "--body",
+            path_str(&file),
+        ]);
+    };
+    let root_listing = || {
+        let listing = aws.json(&[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            BUCKET,
+            "--delimiter",
+            "/",
+        ]);
+        (keys_of(&listing), prefixes_of(&listing))
+    };
+
+    // Directories made on the way to a key are prefixes, never keys.
+    put("deep/er/file.txt");
+    let all = aws.json(&["s3api", "list-objects-v2", "--bucket", BUCKET]);
+    assert_eq!(keys_of(&all), ["deep/er/file.txt"], "{all}");
+    assert_eq!(root_listing(), (vec![], vec!["deep/".to_owned()]));
+    let stderr = aws.run_err(&["s3api", "head-object", "--bucket", BUCKET, "--key", "deep/"]);
+    assert!(stderr.contains("404"), "{stderr}");
+
+    // They go away with their last object.
+    aws.run_ok(&["s3", "rm", "s3://archive/deep/er/file.txt"]);
+    assert_eq!(root_listing(), (vec![], vec![]));
+    let all = aws.json(&["s3api", "list-objects-v2", "--bucket", BUCKET]);
+    assert!(keys_of(&all).is_empty(), "{all}");
+
+    // A folder marker lists as a key; deleting it while objects remain hides only the marker.
+    let empty = node.root().join("empty");
+    fs::write(&empty, "").expect("write an empty file");
+    aws.run_ok(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        BUCKET,
+        "--key",
+        "folder/",
+        "--body",
+        path_str(&empty),
+    ]);
+    put("folder/inner.txt");
+    let all = aws.json(&["s3api", "list-objects-v2", "--bucket", BUCKET]);
+    assert_eq!(keys_of(&all), ["folder/", "folder/inner.txt"], "{all}");
+    aws.run_ok(&[
+        "s3api",
+        "delete-object",
+        "--bucket",
+        BUCKET,
+        "--key",
+        "folder/",
+    ]);
+    let all = aws.json(&["s3api", "list-objects-v2", "--bucket", BUCKET]);
+    assert_eq!(keys_of(&all), ["folder/inner.txt"], "{all}");
+    assert_eq!(root_listing(), (vec![], vec!["folder/".to_owned()]));
+    let body = aws.run_ok(&["s3", "cp", "s3://archive/folder/inner.txt", "-"]);
+    assert_eq!(body, "f");
+}
+
+#[test]
+fn acknowledged_upload_survives_a_crash() {
+    let (mut node, aws) = configured_node();
+    let data = random_bytes(2 << 20);
+    let file = node.root().join("crash.bin");
+    fs::write(&file, &data).expect("write a file");
+    aws.run_ok(&["s3", "cp", path_str(&file), "s3://archive/crash.bin"]);
+    aws.run_ok(&["s3", "rm", "s3://archive/crash.bin"]);
+    aws.run_ok(&["s3", "cp", path_str(&file), "s3://archive/crash.bin"]);
+
+    node.kill9();
+    node.start_again();
+
+    let back = node.root().join("crash.back");
+    aws.run_ok(&["s3", "cp", "s3://archive/crash.bin", path_str(&back)]);
+    assert_same_bytes(
+        &fs::read(&back).expect("read the download"),
+        &data,
+        "after SIGKILL",
+    );
+    let listing = aws.json(&["s3api", "list-objects-v2", "--bucket", BUCKET]);
+    assert_eq!(keys_of(&listing), ["crash.bin"], "{listing}");
+}
+
+#[test]
+fn presigned_url_from_the_cli_serves_the_object() {
+    let (node, aws) = configured_node();
+    let file = node.root().join("shared.txt");
+    fs::write(&file, "shared through a link").expect("write a file");
+    aws.run_ok(&["s3", "cp", path_str(&file), "s3://archive/links/shared.txt"]);
+    let presign = || {
+        let url = aws.run_ok(&[
+            "s3",
+            "presign",
+            "s3://archive/links/shared.txt",
+            "--expires-in",
+            "300",
+        ]);
+        let url = url.trim().to_owned();
+        url.strip_prefix(&node.endpoint())
+            .unwrap_or_else(|| panic!("presigned URL {url} is not on {}", node.endpoint()))
+            .to_owned()
+    };
+    let get = |path_and_query: &str| {
+        node.request("GET", path_and_query)
+            .payload(common::Payload::Omitted)
+            .send()
+    };
+
+    // The CLI's default presigned URL uses SigV2, which the gateway refuses rather than
+    // serving the object anonymously.
+    let sigv2 = presign();
+    assert!(sigv2.contains("AWSAccessKeyId="), "{sigv2}");
+    get(&sigv2).assert_error(400, "InvalidArgument", "SigV2 presigned URL");
+
+    aws.configure_set("default.s3.signature_version", "s3v4");
+    let sigv4 = presign();
+    assert!(sigv4.contains("X-Amz-Signature="), "{sigv4}");
+    let response = get(&sigv4);
+    response.assert_ok("GET with the SigV4 presigned URL");
+    assert_eq!(response.text(), "shared through a link");
+
+    get(&sigv4.replace("shared.txt", "other.txt")).assert_error(
+        403,
+        "SignatureDoesNotMatch",
+        "presigned URL moved to another key",
+    );
 }

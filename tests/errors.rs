@@ -473,37 +473,108 @@ fn keys_that_cannot_be_paths_are_invalid_argument() {
     let fx = Fixture::new();
     fx.put("dir/existing.txt", b"keep");
     let before = fx.keys();
-    for key in [
-        "a//b", "a/../b", "./x", "../x", "dir/./y", "dir//z", "dir/..",
-    ] {
-        fx.signed("PUT", &Fixture::object_path(key))
+    let long_segment = "s".repeat(256);
+    let long_segment_key = format!("dir/{long_segment}");
+    let keys = [
+        "a//b",
+        "a/../b",
+        "./x",
+        "../x",
+        "dir/./y",
+        "dir//z",
+        "dir/..",
+        "/leading",
+        "nul%00byte",
+        long_segment_key.as_str(),
+    ];
+    for key in keys {
+        let path = Fixture::object_path(key);
+        fx.signed("PUT", &path)
             .body(b"not a path")
             .send()
             .assert_error(400, "InvalidArgument", &format!("PUT {key}"));
         assert_eq!(fx.keys(), before, "PUT {key} changed the listing");
+        fx.signed("GET", &path)
+            .send()
+            .assert_error(404, "NoSuchKey", &format!("GET {key}"));
+        let head = fx.signed("HEAD", &path).send();
+        assert_eq!(head.status, 404, "HEAD {key}");
+        let delete = fx.signed("DELETE", &path).send();
+        assert_eq!(delete.status, 204, "DELETE {key}: {}", delete.text());
     }
+
+    let too_long = format!("{}/end", vec!["k".repeat(200); 6].join("/"));
+    fx.signed("PUT", &Fixture::object_path(&too_long))
+        .body(b"x")
+        .send()
+        .assert_error(400, "KeyTooLongError", "a 1205-byte key");
+    assert_eq!(
+        fx.keys(),
+        before,
+        "PUT of a too long key changed the listing"
+    );
     fx.assert_content("dir/existing.txt", b"keep", "after refused keys");
 }
 
 #[test]
-fn object_under_a_file_is_refused() {
+fn a_key_cannot_be_both_a_file_and_a_directory() {
     let fx = Fixture::new();
     fx.put("a", b"a file");
     let response = fx
         .signed("PUT", "/errs/a/b")
         .body(b"needs a to be a directory")
         .send();
-    assert_eq!(
-        response.status,
-        400,
-        "PUT a/b over file a: {}",
-        response.text()
-    );
     response.assert_error(400, "InvalidArgument", "PUT a/b over file a");
     assert_eq!(fx.keys(), ["a"]);
     fx.assert_content("a", b"a file", "after PUT a/b");
     fx.get("a/b")
         .assert_error(404, "NoSuchKey", "GET a/b after the refused PUT");
+
+    fx.put("d/x", b"inside d");
+    fx.signed("PUT", "/errs/d")
+        .body(b"needs d to be a file")
+        .send()
+        .assert_error(400, "InvalidArgument", "PUT d over directory d/");
+    assert_eq!(fx.keys(), ["a", "d/x"]);
+    fx.assert_content("d/x", b"inside d", "after PUT d");
+    fx.get("d")
+        .assert_error(404, "NoSuchKey", "GET d after the refused PUT");
+}
+
+#[test]
+fn directory_marker_with_content_is_refused() {
+    let fx = Fixture::new();
+    fx.signed("PUT", "/errs/folder/")
+        .body(b"content")
+        .send()
+        .assert_error(400, "InvalidArgument", "PUT folder/ with a body");
+    assert!(fx.keys().is_empty(), "{:?}", fx.keys());
+
+    fx.signed("PUT", "/errs/folder/")
+        .send()
+        .assert_ok("PUT folder/ without a body");
+    let listing = fx.signed("GET", "/errs?list-type=2").send();
+    assert_eq!(xml_values(&listing.text(), "Key"), ["folder/"]);
+    assert_eq!(xml_values(&listing.text(), "Size"), ["0"]);
+}
+
+#[test]
+fn any_range_on_an_empty_object_is_invalid_range() {
+    let fx = Fixture::new();
+    fx.put("empty", b"");
+    for range in ["bytes=0-0", "bytes=0-", "bytes=-1"] {
+        fx.signed("GET", "/errs/empty")
+            .header("range", range)
+            .send()
+            .assert_error(
+                416,
+                "InvalidRange",
+                &format!("Range {range} on an empty object"),
+            );
+    }
+    let whole = fx.get("empty");
+    assert_eq!(whole.status, 200);
+    assert!(whole.body.is_empty());
 }
 
 #[test]

@@ -43,6 +43,8 @@ pub struct BodyExpectations {
     pub declared_len: Option<u64>,
     /// The most bytes the gateway accepts.
     pub max_len: u64,
+    /// The body is a multipart part (written to the part store).
+    pub part: bool,
     /// A checksum to compute even when the client sends none (a multipart upload's declared
     /// algorithm, so every part has one for the object's checksum).
     pub compute: Option<ChecksumAlgorithm>,
@@ -146,6 +148,7 @@ impl BodyExpectations {
             declared_len,
             max_len,
             compute: None,
+            part: false,
         })
     }
 }
@@ -184,12 +187,20 @@ pub async fn receive(
         _ => None,
     };
     let want_sha256 = signed_sha256.is_some();
+    let part = expect.part;
     let header_algorithm = expect.checksum_header.as_ref().map(|(alg, _)| *alg);
     let checksum_algorithm = header_algorithm
         .or(expect.trailer_checksum)
         .or(expect.compute);
     let sealer = tokio::task::spawn_blocking(move || {
-        seal(&sealing_engine, vault, rx, want_sha256, checksum_algorithm)
+        seal(
+            &sealing_engine,
+            vault,
+            part,
+            rx,
+            want_sha256,
+            checksum_algorithm,
+        )
     });
 
     let mut decoder = expect.payload.is_streaming().then(|| {
@@ -313,11 +324,16 @@ type Sealed = (
 fn seal(
     engine: &Engine,
     vault: VaultId,
+    part: bool,
     mut rx: mpsc::Receiver<Bytes>,
     want_sha256: bool,
     checksum: Option<ChecksumAlgorithm>,
 ) -> Result<Sealed, S3Error> {
-    let mut writer = engine.begin_write(vault)?;
+    let mut writer = if part {
+        engine.begin_part(vault)?
+    } else {
+        engine.begin_write(vault)?
+    };
     let mut sha256 = want_sha256.then(Sha256::new);
     let mut checksum = checksum.map(ChecksumHasher::new);
     while let Some(chunk) = rx.blocking_recv() {

@@ -1,6 +1,6 @@
 //! The S3 gateway: an S3-compatible HTTP frontend over the vault engine.
 //!
-//! A request flows through [`server`] (connection cap, request id, logging span), [`router`]
+//! A request flows through [`server`] (connection cap, TLS, request id, logging span), [`router`]
 //! (bucket, key and operation from host, path and query), [`auth`] (SigV4 in every form S3
 //! clients use, see [`sigv4`] and [`chunked`]) and one handler in [`ops`], which calls the
 //! engine on a blocking thread. Every failure becomes an [`error::S3Error`] rendered as S3 XML
@@ -15,11 +15,14 @@ pub mod body;
 pub mod checksum;
 pub mod chunked;
 pub mod error;
+mod listener;
 pub mod ops;
 pub mod router;
 pub mod server;
 pub mod sigv4;
+pub mod tls;
 pub mod xml;
+pub mod xml_body;
 
 use std::sync::Arc;
 
@@ -27,6 +30,7 @@ use vault::Engine;
 
 pub use router::Addressing;
 pub use server::serve;
+pub use tls::TlsConfig;
 
 /// The owner shown in listings: the gateway has one owner, the node's operator.
 pub const OWNER_ID: &str = "vaulthalla";
@@ -52,6 +56,8 @@ pub struct GatewayConfig {
     pub default_api_exclusive: bool,
     /// The smallest multipart part but the last, in bytes.
     pub min_part_size: u64,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 /// The gateway's shared state.

@@ -3,9 +3,12 @@
 pub mod bucket;
 pub mod conditional;
 pub mod copy;
+pub mod delete_objects;
 pub mod list;
 pub mod multipart;
 pub mod object;
+pub mod probes;
+pub mod versions;
 
 use http::HeaderValue;
 use time::OffsetDateTime;

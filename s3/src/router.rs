@@ -8,6 +8,7 @@ use http::Method;
 use percent_encoding::percent_decode_str;
 
 use crate::error::{S3Error, S3ErrorCode};
+use crate::ops::probes::Probe;
 
 /// An S3 operation the gateway recognises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +53,12 @@ pub enum Operation {
     ListMultipartUploads,
     /// `GET /bucket/key?uploadId=U`.
     ListParts,
+    /// `POST /bucket?delete`.
+    DeleteObjects,
+    /// `GET /bucket?versions`: every object as its one `null` version.
+    ListObjectVersions,
+    /// `GET` of a bucket or object sub-resource, answered as for a bucket that never used it.
+    GetSubresource(Probe),
     /// Known to S3 but not offered here; the name is the sub-resource.
     NotImplemented(&'static str),
 }
@@ -81,6 +88,9 @@ impl Operation {
             Self::AbortMultipartUpload => "AbortMultipartUpload",
             Self::ListMultipartUploads => "ListMultipartUploads",
             Self::ListParts => "ListParts",
+            Self::DeleteObjects => "DeleteObjects",
+            Self::ListObjectVersions => "ListObjectVersions",
+            Self::GetSubresource(probe) => probe.name(),
             Self::NotImplemented(_) => "NotImplemented",
         }
     }
@@ -230,10 +240,19 @@ fn bucket_from_host(host: &str, base_domains: &[String]) -> Option<String> {
         }
     });
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    base_domains.iter().find_map(|domain| {
-        let bucket = name.strip_suffix(domain.as_str())?.strip_suffix('.')?;
-        (!bucket.is_empty()).then(|| bucket.to_owned())
-    })
+    // A host that is itself a base domain is path style, even when it also sits under a shorter
+    // base domain; otherwise the longest base domain it ends with marks the bucket.
+    if base_domains.iter().any(|domain| *domain == name) {
+        return None;
+    }
+    base_domains
+        .iter()
+        .filter_map(|domain| {
+            let bucket = name.strip_suffix(domain.as_str())?.strip_suffix('.')?;
+            (!bucket.is_empty()).then_some((domain.len(), bucket))
+        })
+        .max_by_key(|(domain_len, _)| *domain_len)
+        .map(|(_, bucket)| bucket.to_owned())
 }
 
 /// Picks the operation for a method and query on a target.
@@ -246,6 +265,9 @@ pub fn operation(
     query: &[(String, String)],
     is_copy: bool,
 ) -> Result<Operation, S3Error> {
+    if let Some(op) = subresource_operation(method, target, query) {
+        return Ok(op);
+    }
     if let Some(sub) = UNSUPPORTED_SUBRESOURCES
         .iter()
         .find(|sub| has_param(query, sub))
@@ -303,6 +325,28 @@ pub fn operation(
     Ok(op)
 }
 
+/// The sub-resource operations that are offered: DeleteObjects, ListObjectVersions and the
+/// read-only probes. Writing a sub-resource stays `NotImplemented`, and so does a probe of a
+/// specific object version.
+fn subresource_operation(
+    method: &Method,
+    target: &Target,
+    query: &[(String, String)],
+) -> Option<Operation> {
+    target.bucket.as_ref()?;
+    let on_object = target.key.is_some();
+    match *method {
+        Method::POST if !on_object && has_param(query, "delete") => Some(Operation::DeleteObjects),
+        Method::GET if !on_object && has_param(query, "versions") => {
+            Some(Operation::ListObjectVersions)
+        }
+        Method::GET if !has_param(query, "versionId") => {
+            Probe::from_query(on_object, query).map(Operation::GetSubresource)
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +393,92 @@ mod tests {
     }
 
     #[test]
+    fn base_domains_pick_the_longest_match_and_a_bare_domain_is_path_style() {
+        let mut addressing = addressing();
+        addressing.base_domains = vec!["example.com".into(), "s3.example.com".into()];
+        let bucket = |host| {
+            resolve_target(Some(host), "/p/k", &addressing)
+                .unwrap()
+                .bucket
+        };
+        assert_eq!(bucket("photos.s3.example.com"), Some("photos".into()));
+        assert_eq!(bucket("Photos.S3.Example.com.:8443"), Some("photos".into()));
+        assert_eq!(bucket("my.photos.example.com"), Some("my.photos".into()));
+        assert_eq!(bucket("s3.example.com:39000"), Some("p".into()));
+        assert_eq!(bucket("example.com"), Some("p".into()));
+        assert_eq!(bucket("notexample.com"), Some("p".into()));
+        assert_eq!(bucket("[::1]:39000"), Some("p".into()));
+    }
+
+    #[test]
+    fn offered_subresources_route_before_the_unsupported_ones() {
+        let bucket = Target {
+            bucket: Some("b".into()),
+            key: None,
+        };
+        let object = Target {
+            bucket: Some("b".into()),
+            key: Some("k".into()),
+        };
+        let q = |s: &str| parse_query(Some(s));
+        let op = |method: &Method, target: &Target, query: &str| {
+            operation(method, target, &q(query), false).unwrap()
+        };
+        assert_eq!(
+            op(&Method::POST, &bucket, "delete"),
+            Operation::DeleteObjects
+        );
+        assert_eq!(
+            op(&Method::GET, &bucket, "versions&prefix=a"),
+            Operation::ListObjectVersions
+        );
+        assert_eq!(
+            op(&Method::GET, &bucket, "cors"),
+            Operation::GetSubresource(Probe::Cors)
+        );
+        assert_eq!(
+            op(&Method::GET, &object, "acl"),
+            Operation::GetSubresource(Probe::ObjectAcl)
+        );
+        assert_eq!(
+            op(&Method::GET, &object, "tagging"),
+            Operation::GetSubresource(Probe::ObjectTagging)
+        );
+        assert_eq!(
+            op(&Method::GET, &object, "acl&versionId=v"),
+            Operation::NotImplemented("acl")
+        );
+        assert_eq!(
+            op(&Method::PUT, &bucket, "cors"),
+            Operation::NotImplemented("cors")
+        );
+        assert_eq!(
+            op(&Method::DELETE, &bucket, "tagging"),
+            Operation::NotImplemented("tagging")
+        );
+        assert_eq!(
+            op(&Method::PUT, &object, "tagging"),
+            Operation::NotImplemented("tagging")
+        );
+        assert_eq!(
+            op(&Method::POST, &object, "delete"),
+            Operation::NotImplemented("delete")
+        );
+        assert_eq!(
+            op(&Method::GET, &bucket, "analytics"),
+            Operation::NotImplemented("analytics")
+        );
+        assert_eq!(
+            op(&Method::GET, &object, "torrent"),
+            Operation::NotImplemented("torrent")
+        );
+        assert_eq!(
+            Operation::GetSubresource(Probe::Website).name(),
+            "GetBucketWebsite"
+        );
+    }
+
+    #[test]
     fn operations_follow_method_and_subresource() {
         let bucket = Target {
             bucket: Some("b".into()),
@@ -368,7 +498,7 @@ mod tests {
             Operation::GetBucketLocation
         );
         assert_eq!(
-            operation(&Method::GET, &bucket, &q("acl"), false).unwrap(),
+            operation(&Method::PUT, &bucket, &q("acl"), false).unwrap(),
             Operation::NotImplemented("acl")
         );
         assert_eq!(

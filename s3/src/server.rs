@@ -9,23 +9,22 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::{HeaderValue, Method, StatusCode};
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use rand::Rng;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::Gateway;
 use crate::auth::authenticate;
 use crate::error::{S3Error, S3ErrorCode};
-use crate::ops::{bucket, copy, list, multipart, object};
+use crate::ops::{bucket, copy, delete_objects, list, multipart, object, probes, versions};
 use crate::router::{self, Operation, Target};
+use crate::{Gateway, listener};
 
 /// How long open connections get to finish their requests at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Serves S3 on `listener` until `shutdown` resolves, then lets open requests finish.
+/// Serves S3 on `listener` until `shutdown` resolves, then lets open requests finish. With
+/// `tls` set in the gateway's config, every connection speaks HTTPS.
 ///
 /// # Errors
 /// Fails only when accepting connections fails for good.
@@ -61,17 +60,14 @@ pub async fn serve(
         } else {
             overloaded.clone()
         };
-        let io = TokioIo::new(stream);
-        let connection = hyper::server::conn::http1::Builder::new()
-            .keep_alive(true)
-            .serve_connection(io, TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
-            }
-            drop(permit);
-        });
+        tokio::spawn(listener::serve_connection(
+            stream,
+            peer,
+            gateway.config.tls.clone(),
+            service,
+            graceful.watcher(),
+            permit,
+        ));
     }
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
@@ -236,6 +232,15 @@ async fn route(
             multipart::list_multipart_uploads(gateway, &bucket_row, query).await
         }
         Operation::ListParts => multipart::list_parts(gateway, &bucket_row, target, query).await,
+        Operation::DeleteObjects => {
+            delete_objects::delete_objects(gateway, &bucket_row, parts, body, auth).await
+        }
+        Operation::ListObjectVersions => {
+            versions::list_object_versions(gateway, &bucket_row, query).await
+        }
+        Operation::GetSubresource(probe) => {
+            probes::get_subresource(gateway, &bucket_row, target, probe).await
+        }
         // Handled above, before the bucket lookup.
         Operation::ListBuckets | Operation::CreateBucket | Operation::NotImplemented(_) => Err(
             S3Error::new(S3ErrorCode::InternalError, "unrouted operation"),

@@ -7,7 +7,6 @@
 //! operations also demand that one of those integrity digests be present.
 
 use axum::body::Body;
-use base64::Engine as _;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -62,10 +61,7 @@ pub async fn read(
             "Missing required header for this request: Content-MD5",
         ));
     }
-    if expect
-        .declared_len
-        .is_some_and(|len| len > max_len as u64)
-    {
+    if expect.declared_len.is_some_and(|len| len > max_len as u64) {
         return Err(too_big());
     }
 
@@ -204,6 +200,8 @@ fn incomplete() -> S3Error {
 /// The base64 `Content-MD5` of `data`.
 #[cfg(test)]
 pub(crate) fn content_md5(data: &[u8]) -> String {
+    use base64::Engine as _;
+
     base64::engine::general_purpose::STANDARD.encode(Md5::digest(data))
 }
 

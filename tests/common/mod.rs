@@ -239,6 +239,7 @@ impl TestNode {
             .arg("--config")
             .arg(self.config_path())
             .env("VH_LOG", "info,s3=debug")
+            .env("NO_COLOR", "1")
             .env_remove("VH_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -503,9 +504,14 @@ impl Aws {
 
     /// The documented setup: `aws configure set` for the key, the secret and the region.
     pub fn configure(&self, access_key: &str, secret: &str) {
-        self.expect_ok_raw(&["configure", "set", "aws_access_key_id", access_key]);
-        self.expect_ok_raw(&["configure", "set", "aws_secret_access_key", secret]);
-        self.expect_ok_raw(&["configure", "set", "default.region", REGION]);
+        self.configure_set("aws_access_key_id", access_key);
+        self.configure_set("aws_secret_access_key", secret);
+        self.configure_set("default.region", REGION);
+    }
+
+    /// `aws configure set NAME VALUE`, into the isolated files.
+    pub fn configure_set(&self, name: &str, value: &str) {
+        self.expect_ok_raw(&["configure", "set", name, value]);
     }
 
     fn command(&self) -> Command {

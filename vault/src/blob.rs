@@ -27,12 +27,14 @@ mod store;
 mod tamper_tests;
 #[cfg(test)]
 mod testing;
+mod tiered;
 mod writer;
 
 pub use local::LocalBlobStore;
 pub use memory::MemoryBlobStore;
 pub use reader::BlobReader;
 pub use store::{BlobSink, BlobSource, BlobStore};
+pub use tiered::TieredBlobStore;
 pub use writer::BlobWriter;
 
 /// The random 128-bit name of a blob.

@@ -19,7 +19,7 @@ pub use multipart::{CompletePart, MAX_PART_NUMBER, PartsPage, multipart_etag};
 pub use objects::ObjectWriter;
 pub use reader::ObjectReader;
 
-use crate::blob::{BlobStore, LocalBlobStore};
+use crate::blob::{BlobStore, LocalBlobStore, TieredBlobStore};
 use crate::error::VaultError;
 use crate::keyring::Keyring;
 use crate::keys::{KeyProvider, KeyProviderChoice, load_or_create_master_key};
@@ -34,12 +34,18 @@ pub struct EngineConfig {
     pub key_provider: KeyProviderChoice,
     /// The TPM's TCTI, e.g. `device:/dev/tpmrm0` or `swtpm:host=127.0.0.1,port=2321`.
     pub tpm_tcti: Option<String>,
+    /// Where multipart parts are written (sealed like everything else); `None` for the data
+    /// directory.
+    pub part_dir: Option<PathBuf>,
 }
 
 /// The vault engine.
 pub struct Engine {
     meta: MetaStore,
+    /// Every blob, wherever it was written.
     blobs: Arc<dyn BlobStore>,
+    /// Where multipart parts are written.
+    part_blobs: Arc<dyn BlobStore>,
     keyring: Keyring,
     credentials: admin::CredentialCache,
 }
@@ -61,11 +67,29 @@ impl Engine {
             config.tpm_tcti.as_deref(),
         )?;
         let meta = MetaStore::open(&dir.join("meta.db"))?;
-        let blob_store = LocalBlobStore::open(&dir.join("blobs"))?;
-        blob_store.clear_temp()?;
+        let primary = LocalBlobStore::open(&dir.join("blobs"))?;
+        primary.clear_temp()?;
+        let primary: Arc<dyn BlobStore> = Arc::new(primary);
+        let (blobs, part_blobs): (Arc<dyn BlobStore>, Arc<dyn BlobStore>) = match &config.part_dir {
+            Some(part_dir) => {
+                create_private_dir(part_dir)?;
+                let parts = LocalBlobStore::open(part_dir)?;
+                parts.clear_temp()?;
+                let parts: Arc<dyn BlobStore> = Arc::new(parts);
+                (
+                    Arc::new(TieredBlobStore::new(
+                        Arc::clone(&primary),
+                        Arc::clone(&parts),
+                    )),
+                    parts,
+                )
+            }
+            None => (Arc::clone(&primary), primary),
+        };
         let engine = Self {
             meta,
-            blobs: Arc::new(blob_store),
+            blobs,
+            part_blobs,
             keyring: Keyring::new(master),
             credentials: admin::CredentialCache::default(),
         };
@@ -79,6 +103,7 @@ impl Engine {
     pub fn with_stores(meta: MetaStore, blobs: Arc<dyn BlobStore>, keyring: Keyring) -> Self {
         Self {
             meta,
+            part_blobs: Arc::clone(&blobs),
             blobs,
             keyring,
             credentials: admin::CredentialCache::default(),

@@ -124,10 +124,15 @@ async fn copy_range(
     end: u64,
     vault: VaultId,
     checksum: Option<ChecksumAlgorithm>,
+    part: bool,
 ) -> Result<(ObjectWriter, Option<String>), S3Error> {
     let engine = Arc::clone(engine);
     tokio::task::spawn_blocking(move || -> Result<_, VaultError> {
-        let mut writer = engine.begin_write(vault)?;
+        let mut writer = if part {
+            engine.begin_part(vault)?
+        } else {
+            engine.begin_write(vault)?
+        };
         let mut hasher = checksum.map(ChecksumHasher::new);
         source.read_range(start, end, &mut |chunk| {
             if let Some(hasher) = hasher.as_mut() {
@@ -196,8 +201,16 @@ pub async fn copy_object(
         .next()
         .and_then(|name| ChecksumAlgorithm::from_name(name));
     let len = reader.len();
-    let (writer, value) =
-        copy_range(&gateway.engine, reader, 0, len, bucket.vault, checksum).await?;
+    let (writer, value) = copy_range(
+        &gateway.engine,
+        reader,
+        0,
+        len,
+        bucket.vault,
+        checksum,
+        false,
+    )
+    .await?;
     if let (Some(algorithm), Some(value)) = (checksum, value) {
         attrs.checksums.insert(algorithm.name().to_owned(), value);
     }
@@ -271,8 +284,16 @@ pub async fn upload_part_copy(
     check_source_conditions(&parts.headers, &reader.entry)?;
     let (start, end) = parse_copy_range(&parts.headers, reader.len())?;
     let algorithm = declared_algorithm(&upload);
-    let (writer, checksum) =
-        copy_range(&gateway.engine, reader, start, end, bucket.vault, algorithm).await?;
+    let (writer, checksum) = copy_range(
+        &gateway.engine,
+        reader,
+        start,
+        end,
+        bucket.vault,
+        algorithm,
+        true,
+    )
+    .await?;
     let part = commit_copied_part(gateway, upload, number, writer, checksum.clone()).await?;
 
     let mut xml = XmlWriter::new();

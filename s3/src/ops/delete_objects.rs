@@ -312,7 +312,11 @@ mod tests {
         let request = parse_delete(body).unwrap();
         assert_eq!(
             request.objects,
-            vec![object(" a&b<\nc\r\u{e9}\t", None), object("x<y", None), object("", None)]
+            vec![
+                object(" a&b<\nc\r\u{e9}\t", None),
+                object("x<y", None),
+                object("", None)
+            ]
         );
     }
 

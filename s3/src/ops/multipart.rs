@@ -202,6 +202,7 @@ pub async fn upload_part(
     let mut expect =
         BodyExpectations::from_headers(&parts.headers, auth.payload, auth.streaming, max_len)?;
     expect.compute = declared.map(|(algorithm, _)| algorithm);
+    expect.part = true;
     let received = body::receive(&gateway.engine, bucket.vault, body, expect).await?;
     let checksum =
         declared.and_then(|(algorithm, _)| received.checksums.get(algorithm.name()).cloned());

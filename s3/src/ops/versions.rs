@@ -67,12 +67,11 @@ impl VersionsQuery {
             .with_field("ArgumentValue", parsed.version_id_marker));
         }
         if parsed.version_id_marker != NULL_VERSION {
-            return Err(S3Error::new(
-                S3ErrorCode::InvalidArgument,
-                "Invalid version id specified",
-            )
-            .with_field("ArgumentName", "version-id-marker")
-            .with_field("ArgumentValue", parsed.version_id_marker));
+            return Err(
+                S3Error::new(S3ErrorCode::InvalidArgument, "Invalid version id specified")
+                    .with_field("ArgumentName", "version-id-marker")
+                    .with_field("ArgumentValue", parsed.version_id_marker),
+            );
         }
         Ok(parsed)
     }
@@ -228,7 +227,7 @@ fn versions_result(
 
 #[cfg(test)]
 mod tests {
-    use vault::meta::Entry;
+    use vault::meta::{Entry, EntryKind, ObjectAttrs};
 
     use super::*;
 
@@ -237,25 +236,84 @@ mod tests {
     }
 
     fn entry(path: &str, size: u64, etag: Option<&str>) -> ListItem {
-        let mut entry: Entry = serde_json::from_value(serde_json::json!(null)).unwrap_or_else(
-            |_| unreachable!("test entries are built field by field below"),
+        ListItem::Object(Box::new(Entry {
+            id: vault::EntryId(7),
+            vault: vault::VaultId(1),
+            parent: None,
+            name: path.rsplit('/').next().unwrap_or_default().to_owned(),
+            path: path.to_owned(),
+            kind: EntryKind::File,
+            explicit: false,
+            size,
+            mode: 0o644,
+            mtime_ms: 1_700_000_000_123,
+            blob: None,
+            key_version: None,
+            etag: etag.map(str::to_owned),
+            attrs: ObjectAttrs::default(),
+            parts: 0,
+        }))
+    }
+
+    #[test]
+    fn result_has_null_versions_then_prefixes_in_aws_order() {
+        let request = VersionsQuery::parse(&query("versions&delimiter=/&max-keys=3")).unwrap();
+        let items = vec![
+            entry("a&b", 5, Some("abc")),
+            entry("dir/", 0, None),
+            ListItem::Prefix("p/".to_owned()),
+        ];
+        let owner = "<Owner><ID>vaulthalla</ID><DisplayName>vaulthalla</DisplayName></Owner>";
+        let version = |key: &str, etag: &str, size: u32| {
+            format!(
+                "<Version><Key>{key}</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>\
+                 <LastModified>2023-11-14T22:13:20.123Z</LastModified>\
+                 <ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>{owner}\
+                 <StorageClass>STANDARD</StorageClass></Version>"
+            )
+        };
+        let expected = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <Name>bkt</Name><Prefix></Prefix><KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker>\
+             <NextKeyMarker>p/</NextKeyMarker><MaxKeys>3</MaxKeys><Delimiter>/</Delimiter>\
+             <IsTruncated>true</IsTruncated>{}{}\
+             <CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes></ListVersionsResult>",
+            version("a&amp;b", "abc", 5),
+            version("dir/", EMPTY_ETAG, 0),
         );
-        entry.path = path.to_owned();
-        entry.size = size;
-        entry.etag = etag.map(str::to_owned);
-        entry.mtime_ms = 1_700_000_000_123;
-        ListItem::Object(Box::new(entry))
+        assert_eq!(versions_result("bkt", &request, &items, true), expected);
+    }
+
+    #[test]
+    fn truncated_page_ending_on_a_version_names_it_and_url_encodes_keys() {
+        let request = VersionsQuery::parse(&query(
+            "versions&encoding-type=url&key-marker=a%20b&version-id-marker=null",
+        ))
+        .unwrap();
+        let doc = versions_result("bkt", &request, &[entry("c d/e", 1, Some("x"))], true);
+        assert!(
+            doc.contains(
+                "<KeyMarker>a%20b</KeyMarker><VersionIdMarker>null</VersionIdMarker>\
+                 <NextKeyMarker>c%20d/e</NextKeyMarker><NextVersionIdMarker>null</NextVersionIdMarker>\
+                 <MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated><EncodingType>url</EncodingType>\
+                 <Version><Key>c%20d/e</Key>"
+            ),
+            "{doc}"
+        );
+        let done = versions_result("bkt", &request, &[], false);
+        assert!(!done.contains("NextKeyMarker"), "{done}");
     }
 
     #[test]
     fn markers_are_checked() {
-        let parsed = VersionsQuery::parse(&query("versions&key-marker=a&version-id-marker=null"))
-            .unwrap();
+        let parsed =
+            VersionsQuery::parse(&query("versions&key-marker=a&version-id-marker=null")).unwrap();
         assert_eq!(parsed.listing().start_after, "a");
         let err = VersionsQuery::parse(&query("versions&version-id-marker=null")).unwrap_err();
         assert_eq!(err.code, S3ErrorCode::InvalidArgument);
-        let err =
-            VersionsQuery::parse(&query("versions&key-marker=a&version-id-marker=3HL4kq")).unwrap_err();
+        let err = VersionsQuery::parse(&query("versions&key-marker=a&version-id-marker=3HL4kq"))
+            .unwrap_err();
         assert_eq!(err.message, "Invalid version id specified");
         assert!(VersionsQuery::parse(&query("versions&max-keys=-1")).is_err());
         assert!(VersionsQuery::parse(&query("versions&encoding-type=base64")).is_err());

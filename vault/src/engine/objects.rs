@@ -73,9 +73,25 @@ impl Engine {
     /// # Errors
     /// Fails when the vault's key is unavailable or the blob cannot be created.
     pub fn begin_write(&self, vault: VaultId) -> Result<ObjectWriter, VaultError> {
+        self.begin_write_into(vault, self.blobs.as_ref())
+    }
+
+    /// Starts writing a multipart part into `vault` (into the part store, when one is set).
+    ///
+    /// # Errors
+    /// As [`Engine::begin_write`].
+    pub fn begin_part(&self, vault: VaultId) -> Result<ObjectWriter, VaultError> {
+        self.begin_write_into(vault, self.part_blobs.as_ref())
+    }
+
+    fn begin_write_into(
+        &self,
+        vault: VaultId,
+        store: &dyn BlobStore,
+    ) -> Result<ObjectWriter, VaultError> {
         let (key_version, key) = self.keyring.current_vault_key(&self.meta, vault)?;
         let blob_id = BlobId::generate();
-        let writer = BlobWriter::new(self.blobs.as_ref(), blob_id, &key, key_version)?;
+        let writer = BlobWriter::new(store, blob_id, &key, key_version)?;
         Ok(ObjectWriter {
             vault,
             blob_id,

@@ -10,6 +10,7 @@ fn open(dir: &Path) -> Engine {
         data_dir: dir.to_owned(),
         key_provider: KeyProviderChoice::Software,
         tpm_tcti: None,
+        part_dir: None,
     })
     .unwrap()
 }
@@ -279,4 +280,40 @@ fn multipart_objects_read_across_parts_and_collect_unused_parts() {
 
     engine.delete_object(vault, &key).unwrap();
     assert!(engine.blob_store().list().unwrap().is_empty());
+}
+
+#[test]
+fn parts_go_to_the_part_dir_and_stay_readable_after_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let part_dir = dir.path().join("parts");
+    let engine = Engine::open(&EngineConfig {
+        data_dir: dir.path().join("data"),
+        key_provider: KeyProviderChoice::Software,
+        tpm_tcti: None,
+        part_dir: Some(part_dir.clone()),
+    })
+    .unwrap();
+    let vault = engine.create_local_bucket("bkt1", true).unwrap().vault;
+    let key = ObjectKey::parse("k").unwrap();
+    let upload = engine
+        .create_upload(vault, &key, ObjectAttrs::default(), None)
+        .unwrap();
+    let mut writer = engine.begin_part(vault).unwrap();
+    writer.write(&data(1000)).unwrap();
+    let part = engine.commit_part(&upload, 1, writer, None).unwrap();
+    let in_part_dir = |id: crate::blob::BlobId| {
+        let hex = id.to_hex();
+        part_dir.join(&hex[..2]).join(&hex).exists()
+    };
+    assert!(in_part_dir(part.blob));
+    let wanted = [CompletePart {
+        part_number: 1,
+        etag: part.etag.clone(),
+    }];
+    engine
+        .complete_upload(&upload, &wanted, 0, &WriteCondition::None, &|_| None)
+        .unwrap();
+    assert_eq!(get(&engine, vault, "k", 0, 1000), data(1000));
+    engine.delete_object(vault, &key).unwrap();
+    assert!(!in_part_dir(part.blob));
 }
