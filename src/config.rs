@@ -76,6 +76,11 @@ pub struct GatewayConfig {
     pub allow_path_style: bool,
     /// Accept `http://bucket.host/key`.
     pub allow_virtual_hosted_style: bool,
+    /// The domains under which a host's first label names a bucket (`bucket.domain[:port]`);
+    /// a host equal to one of them, or any other host, is path style.
+    pub base_domains: Vec<String>,
+    /// Serve HTTPS with this certificate and key; absent for plain HTTP.
+    pub tls: Option<TlsConfig>,
     /// The mode of buckets created through the API.
     pub default_bucket_mode: BucketMode,
     /// Whether buckets created through the API are writable only through the gateway.
@@ -99,6 +104,8 @@ impl Default for GatewayConfig {
             require_sigv4: true,
             allow_path_style: true,
             allow_virtual_hosted_style: true,
+            base_domains: vec!["localhost".to_owned()],
+            tls: None,
             default_bucket_mode: BucketMode::Local,
             default_api_exclusive: true,
             default_remote_sync_strategy: SyncStrategy::Cache,
@@ -106,6 +113,16 @@ impl Default for GatewayConfig {
             multipart: MultipartConfig::default(),
         }
     }
+}
+
+/// `s3_gateway.tls`: the listener's certificate and key, both PEM files, both required.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, RSA or EC). Group and others must have no access to the file.
+    pub key: PathBuf,
 }
 
 /// How a bucket stores its data.
@@ -241,6 +258,15 @@ impl Config {
                 "s3_gateway.allow_path_style / allow_virtual_hosted_style: at least one must be true"
             );
         }
+        validate_base_domains(&gateway.base_domains)?;
+        if let Some(tls) = &gateway.tls {
+            if tls.cert.as_os_str().is_empty() {
+                bail!("s3_gateway.tls.cert: must name the PEM certificate file");
+            }
+            if tls.key.as_os_str().is_empty() {
+                bail!("s3_gateway.tls.key: must name the PEM private key file");
+            }
+        }
         let multipart = &gateway.multipart;
         if !(1..=5 * 1024).contains(&multipart.min_part_size_mb) {
             bail!("s3_gateway.multipart.min_part_size_mb: must be between 1 and 5120");
@@ -256,6 +282,27 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Each base domain must be a bare DNS name: no scheme, port, path or leading dot.
+fn validate_base_domains(domains: &[String]) -> anyhow::Result<()> {
+    for domain in domains {
+        let name = domain.trim_end_matches('.');
+        let valid_label = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(valid_label) {
+            bail!(
+                "s3_gateway.base_domains: {domain:?} is not a domain name (write e.g. \
+                 s3.example.com, without scheme or port)"
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -282,6 +329,8 @@ mod tests {
                 && g.allow_virtual_hosted_style
                 && g.default_api_exclusive
         );
+        assert_eq!(g.base_domains, vec!["localhost".to_owned()]);
+        assert_eq!(g.tls, None);
         assert_eq!(g.default_bucket_mode, BucketMode::Local);
         assert_eq!(g.default_remote_sync_strategy, SyncStrategy::Cache);
         assert_eq!(g.default_remote_conflict_policy, ConflictPolicy::KeepLocal);
@@ -327,5 +376,52 @@ mod tests {
             "{err}"
         );
         assert!(Config::parse("s3_gateway:\n  host: 127.0.0.1\n  require_sigv4: false\n").is_ok());
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_base_domains_must_be_names() {
+        let config = Config::parse(
+            "s3_gateway:\n  base_domains: [s3.example.com, localhost]\n  tls:\n    cert: /etc/vh/cert.pem\n    key: /etc/vh/key.pem\n",
+        )
+        .unwrap();
+        let g = &config.s3_gateway;
+        assert_eq!(g.base_domains, ["s3.example.com", "localhost"]);
+        assert_eq!(
+            g.tls,
+            Some(TlsConfig {
+                cert: PathBuf::from("/etc/vh/cert.pem"),
+                key: PathBuf::from("/etc/vh/key.pem"),
+            })
+        );
+        let err = format!(
+            "{:#}",
+            Config::parse("s3_gateway:\n  tls:\n    cert: /c.pem\n").unwrap_err()
+        );
+        assert!(err.contains("key"), "{err}");
+        let err = format!(
+            "{:#}",
+            Config::parse("s3_gateway:\n  tls:\n    cert: /c.pem\n    key: /k.pem\n    ca: x\n")
+                .unwrap_err()
+        );
+        assert!(err.contains("ca"), "{err}");
+        let err = format!(
+            "{:#}",
+            Config::parse("s3_gateway:\n  tls:\n    cert: ''\n    key: /k.pem\n").unwrap_err()
+        );
+        assert!(err.contains("s3_gateway.tls.cert"), "{err}");
+        for bad in [
+            "http://s3.example.com",
+            "s3.example.com:9000",
+            "",
+            ".example.com",
+            "a b",
+        ] {
+            let err = format!(
+                "{:#}",
+                Config::parse(&format!("s3_gateway:\n  base_domains: [{bad:?}]\n")).unwrap_err()
+            );
+            assert!(err.contains("s3_gateway.base_domains"), "{bad}: {err}");
+        }
+        assert!(Config::parse("s3_gateway:\n  base_domains: []\n").is_ok());
     }
 }

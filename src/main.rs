@@ -6,6 +6,7 @@
 mod config;
 mod config_edit;
 mod control;
+mod janitor;
 mod node;
 mod runtime;
 

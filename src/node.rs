@@ -43,6 +43,18 @@ impl Node {
     /// the control socket stays up so `vh status` can say what went wrong.
     pub async fn start(&self) {
         let config = self.config.lock().await.clone();
+        let max_age = std::time::Duration::from_secs(
+            config
+                .s3_gateway
+                .multipart
+                .abort_after_days
+                .saturating_mul(86_400),
+        );
+        tokio::spawn(crate::janitor::run(
+            Arc::clone(&self.engine),
+            max_age,
+            crate::janitor::JANITOR_INTERVAL,
+        ));
         if let Err(err) = self.gateway.apply(&config.s3_gateway).await {
             tracing::error!(error = %format!("{err:#}"), "S3 gateway failed to start");
         }

@@ -1,16 +1,17 @@
 //! The runtime manager: the node's services by name, each started, stopped and restarted on
 //! its own, each reporting its state.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use vault::Engine;
 use vh_cli::protocol::ServiceStatus;
 
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, TlsConfig};
 
 /// The S3 gateway service's name.
 pub const S3_GATEWAY_SERVICE: &str = "S3GatewayService";
@@ -118,6 +119,7 @@ impl GatewayService {
     }
 
     async fn start(&self, config: &GatewayConfig) -> anyhow::Result<()> {
+        let tls = config.tls.as_ref().map(load_tls).transpose()?;
         let address = format!("{}:{}", config.host, config.port);
         let bind_addr = if config.host.contains(':') {
             format!("[{}]:{}", config.host, config.port)
@@ -131,7 +133,7 @@ impl GatewayService {
             })?;
         let gateway = Arc::new(s3::Gateway {
             engine: Arc::clone(&self.engine),
-            config: gateway_settings(config),
+            config: gateway_settings(config, tls),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let slot = Arc::clone(&self.slot);
@@ -161,7 +163,7 @@ impl GatewayService {
         slot.restarts = starts.saturating_sub(1);
         slot.error = None;
         slot.running = Some(Running { stop, task });
-        tracing::info!(listen = %bind_addr, "S3 gateway listening");
+        tracing::info!(listen = %bind_addr, tls = config.tls.is_some(), "S3 gateway listening");
         Ok(())
     }
 
@@ -197,7 +199,40 @@ impl GatewayService {
     }
 }
 
-fn gateway_settings(config: &GatewayConfig) -> s3::GatewayConfig {
+/// Reads the certificate and key named by `s3_gateway.tls`; the key file must not be open to
+/// group or others.
+fn load_tls(tls: &TlsConfig) -> anyhow::Result<s3::TlsConfig> {
+    let cert = std::fs::read(&tls.cert)
+        .with_context(|| format!("s3_gateway.tls.cert: read {}", tls.cert.display()))?;
+    let key_file = tls.key.display();
+    let mode = std::fs::metadata(&tls.key)
+        .with_context(|| format!("s3_gateway.tls.key: read {key_file}"))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "s3_gateway.tls.key: {key_file} is open to group or others (mode {:o}); \
+             restrict it with `chmod 600`",
+            mode & 0o7777
+        );
+    }
+    let key =
+        std::fs::read(&tls.key).with_context(|| format!("s3_gateway.tls.key: read {key_file}"))?;
+    s3::TlsConfig::from_pem(&cert, key).map_err(|err| {
+        let which = match err {
+            s3::tls::TlsError::InvalidCertificate(_) | s3::tls::TlsError::NoCertificate => {
+                format!("s3_gateway.tls.cert: {}", tls.cert.display())
+            }
+            s3::tls::TlsError::InvalidKey(_) => format!("s3_gateway.tls.key: {key_file}"),
+            s3::tls::TlsError::Rejected(_) => {
+                format!("s3_gateway.tls: {} with {key_file}", tls.cert.display())
+            }
+        };
+        anyhow::Error::new(err).context(which)
+    })
+}
+
+fn gateway_settings(config: &GatewayConfig, tls: Option<s3::TlsConfig>) -> s3::GatewayConfig {
     s3::GatewayConfig {
         max_connections: config.max_connections,
         max_body_size: config.max_body_size_mb.saturating_mul(1024 * 1024),
@@ -205,7 +240,11 @@ fn gateway_settings(config: &GatewayConfig) -> s3::GatewayConfig {
         addressing: s3::Addressing {
             path_style: config.allow_path_style,
             virtual_hosted_style: config.allow_virtual_hosted_style,
-            base_domains: vec!["localhost".to_owned()],
+            base_domains: config
+                .base_domains
+                .iter()
+                .map(|domain| domain.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
         },
         region: "us-east-1".to_owned(),
         default_bucket_mode: config.default_bucket_mode.as_str().to_owned(),
@@ -214,5 +253,6 @@ fn gateway_settings(config: &GatewayConfig) -> s3::GatewayConfig {
             .multipart
             .min_part_size_mb
             .saturating_mul(1024 * 1024),
+        tls,
     }
 }

@@ -79,6 +79,43 @@ impl Fixture {
         );
     }
 
+    /// Every file under the data directory's `blobs/` (committed and temporary), sorted.
+    fn blob_files(&self) -> Vec<String> {
+        let root = self.node.data_dir().join("blobs");
+        let mut files = Vec::new();
+        let mut pending = vec![root.clone()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read a blob directory") {
+                let path = entry.expect("read a blob directory entry").path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    let name = path.strip_prefix(&root).expect("under blobs/");
+                    files.push(name.display().to_string());
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+
+    /// Asserts that the blob store holds exactly the files it held before a refused write:
+    /// nothing committed, no partial or temporary file left behind.
+    fn assert_blobs_unchanged(&self, before: &[String], what: &str) {
+        assert_eq!(self.blob_files(), before, "{what}: the blob files changed");
+    }
+
+    /// Sends a write that must be refused with `status` and `code`, then asserts that it
+    /// changed nothing: the same keys are listed and the blob store holds the same files (no
+    /// committed blob, no partial or temporary file left behind).
+    fn assert_refused(&self, request: RawRequest, status: u16, code: &str, what: &str) {
+        let keys = self.keys();
+        let blobs = self.blob_files();
+        request.send().assert_error(status, code, what);
+        assert_eq!(self.keys(), keys, "{what}: the listing changed");
+        self.assert_blobs_unchanged(&blobs, what);
+    }
+
     /// Asserts that `key` holds `body`.
     fn assert_content(&self, key: &str, body: &[u8], what: &str) {
         let response = self.get(key);
@@ -129,6 +166,8 @@ fn signed_requests_from_the_raw_client_are_served() {
     assert!(head.body.is_empty(), "HEAD returned a body");
 
     assert_eq!(fx.keys(), ["chunked.bin", "plain.txt", "unsigned.txt"]);
+    let blobs = fx.blob_files();
+    assert_eq!(blobs.len(), 3, "one blob file per object: {blobs:?}");
     let deleted = fx.signed("DELETE", "/errs/plain.txt").send();
     assert_eq!(deleted.status, 204, "{}", deleted.text());
     fx.assert_absent("plain.txt", "after DELETE");
@@ -145,10 +184,12 @@ fn malformed_create_bucket_xml_is_malformed_xml_and_creates_nothing() {
     ];
     for body in bodies {
         let what = format!("CreateBucket with body {:?}", String::from_utf8_lossy(body));
-        fx.signed("PUT", "/newbucket")
-            .body(body)
-            .send()
-            .assert_error(400, "MalformedXML", &what);
+        fx.assert_refused(
+            fx.signed("PUT", "/newbucket").body(body),
+            400,
+            "MalformedXML",
+            &what,
+        );
         let head = fx.signed("HEAD", "/newbucket").send();
         assert_eq!(head.status, 404, "{what}: the bucket exists afterwards");
     }
@@ -190,28 +231,37 @@ fn range_past_the_end_is_invalid_range() {
 fn user_metadata_over_2_kb_is_metadata_too_large_and_stores_nothing() {
     let fx = Fixture::new();
     let big = "v".repeat(2100);
-    fx.signed("PUT", "/errs/meta.txt")
-        .header("x-amz-meta-big", &big)
-        .body(b"body")
-        .send()
-        .assert_error(400, "MetadataTooLarge", "one 2100-byte metadata value");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/meta.txt")
+            .header("x-amz-meta-big", &big)
+            .body(b"body"),
+        400,
+        "MetadataTooLarge",
+        "one 2100-byte metadata value",
+    );
     fx.assert_absent("meta.txt", "one 2100-byte metadata value");
 
     let half = "h".repeat(1100);
-    fx.signed("PUT", "/errs/meta.txt")
-        .header("x-amz-meta-one", &half)
-        .header("x-amz-meta-two", &half)
-        .body(b"body")
-        .send()
-        .assert_error(400, "MetadataTooLarge", "two 1100-byte metadata values");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/meta.txt")
+            .header("x-amz-meta-one", &half)
+            .header("x-amz-meta-two", &half)
+            .body(b"body"),
+        400,
+        "MetadataTooLarge",
+        "two 1100-byte metadata values",
+    );
     fx.assert_absent("meta.txt", "two 1100-byte metadata values");
 
     fx.put("meta.txt", b"old");
-    fx.signed("PUT", "/errs/meta.txt")
-        .header("x-amz-meta-big", &big)
-        .body(b"new")
-        .send()
-        .assert_error(400, "MetadataTooLarge", "overwrite with 2100-byte metadata");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/meta.txt")
+            .header("x-amz-meta-big", &big)
+            .body(b"new"),
+        400,
+        "MetadataTooLarge",
+        "overwrite with 2100-byte metadata",
+    );
     fx.assert_content("meta.txt", b"old", "overwrite with 2100-byte metadata");
 
     let small = "s".repeat(1000);
@@ -275,20 +325,41 @@ fn wrong_payload_sha256_is_a_mismatch_and_changes_nothing() {
     let fx = Fixture::new();
     let wrong = Payload::Claimed(sha256_hex(b"something else"));
 
-    fx.signed("PUT", "/errs/new.txt")
-        .payload(wrong.clone())
-        .body(b"the real body")
-        .send()
-        .assert_error(400, "XAmzContentSHA256Mismatch", "new key");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/new.txt")
+            .payload(wrong.clone())
+            .body(b"the real body"),
+        400,
+        "XAmzContentSHA256Mismatch",
+        "new key",
+    );
     fx.assert_absent("new.txt", "new key with a wrong sha256");
 
     fx.put("old.txt", b"version one");
-    fx.signed("PUT", "/errs/old.txt")
-        .payload(wrong)
-        .body(b"version two")
-        .send()
-        .assert_error(400, "XAmzContentSHA256Mismatch", "overwrite");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/old.txt")
+            .payload(wrong)
+            .body(b"version two"),
+        400,
+        "XAmzContentSHA256Mismatch",
+        "overwrite",
+    );
     fx.assert_content("old.txt", b"version one", "overwrite with a wrong sha256");
+
+    let two_mib = common::random_bytes(2 << 20);
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/old.txt")
+            .payload(Payload::Claimed(sha256_hex(&two_mib[1..])))
+            .body(&two_mib),
+        400,
+        "XAmzContentSHA256Mismatch",
+        "2 MiB overwrite",
+    );
+    fx.assert_content(
+        "old.txt",
+        b"version one",
+        "2 MiB overwrite with a wrong sha256",
+    );
     assert_eq!(fx.keys(), ["old.txt"]);
 }
 
@@ -297,33 +368,45 @@ fn bad_content_md5_is_bad_digest_or_invalid_digest() {
     let fx = Fixture::new();
     let body = b"checked body";
 
-    fx.signed("PUT", "/errs/md5.txt")
-        .header("content-md5", &md5_base64(b"another body"))
-        .body(body)
-        .send()
-        .assert_error(400, "BadDigest", "MD5 of other data");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/md5.txt")
+            .header("content-md5", &md5_base64(b"another body"))
+            .body(body),
+        400,
+        "BadDigest",
+        "MD5 of other data",
+    );
     fx.assert_absent("md5.txt", "MD5 of other data");
 
-    fx.signed("PUT", "/errs/md5.txt")
-        .header("content-md5", "not base64 at all!")
-        .body(body)
-        .send()
-        .assert_error(400, "InvalidDigest", "non-base64 Content-MD5");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/md5.txt")
+            .header("content-md5", "not base64 at all!")
+            .body(body),
+        400,
+        "InvalidDigest",
+        "non-base64 Content-MD5",
+    );
     fx.assert_absent("md5.txt", "non-base64 Content-MD5");
 
-    fx.signed("PUT", "/errs/md5.txt")
-        .header("content-md5", "AAAA")
-        .body(body)
-        .send()
-        .assert_error(400, "InvalidDigest", "base64 of 3 bytes as Content-MD5");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/md5.txt")
+            .header("content-md5", "AAAA")
+            .body(body),
+        400,
+        "InvalidDigest",
+        "base64 of 3 bytes as Content-MD5",
+    );
     fx.assert_absent("md5.txt", "short Content-MD5");
 
     fx.put("md5.txt", b"original");
-    fx.signed("PUT", "/errs/md5.txt")
-        .header("content-md5", &md5_base64(b"another body"))
-        .body(body)
-        .send()
-        .assert_error(400, "BadDigest", "overwrite with MD5 of other data");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/md5.txt")
+            .header("content-md5", &md5_base64(b"another body"))
+            .body(body),
+        400,
+        "BadDigest",
+        "overwrite with MD5 of other data",
+    );
     fx.assert_content("md5.txt", b"original", "overwrite with a bad MD5");
 
     fx.signed("PUT", "/errs/md5.txt")
@@ -352,17 +435,24 @@ fn anonymous_requests_are_access_denied() {
         "AccessDenied",
         "anonymous ListObjectsV2",
     );
-    anonymous("PUT", "/errs/anon.txt")
-        .body(b"anonymous write")
-        .send()
-        .assert_error(403, "AccessDenied", "anonymous PutObject");
-    anonymous("PUT", "/errs/private.txt")
-        .body(b"anonymous overwrite")
-        .send()
-        .assert_error(403, "AccessDenied", "anonymous overwrite");
-    anonymous("DELETE", "/errs/private.txt")
-        .send()
-        .assert_error(403, "AccessDenied", "anonymous DeleteObject");
+    fx.assert_refused(
+        anonymous("PUT", "/errs/anon.txt").body(b"anonymous write"),
+        403,
+        "AccessDenied",
+        "anonymous PutObject",
+    );
+    fx.assert_refused(
+        anonymous("PUT", "/errs/private.txt").body(b"anonymous overwrite"),
+        403,
+        "AccessDenied",
+        "anonymous overwrite",
+    );
+    fx.assert_refused(
+        anonymous("DELETE", "/errs/private.txt"),
+        403,
+        "AccessDenied",
+        "anonymous DeleteObject",
+    );
     anonymous("PUT", "/anonbucket").send().assert_error(
         403,
         "AccessDenied",
@@ -382,18 +472,24 @@ fn anonymous_requests_are_access_denied() {
 #[test]
 fn unknown_access_key_and_wrong_secret_are_refused() {
     let fx = Fixture::new();
-    fx.node
-        .request("PUT", "/errs/k.txt")
-        .creds(&fx.access_key, "wrong-secret-wrong-secret-wrong-secret00")
-        .body(b"x")
-        .send()
-        .assert_error(403, "SignatureDoesNotMatch", "wrong secret");
-    fx.node
-        .request("PUT", "/errs/k.txt")
-        .creds("VHNOSUCHKEY0000000000000000", &fx.secret)
-        .body(b"x")
-        .send()
-        .assert_error(403, "InvalidAccessKeyId", "unknown access key");
+    fx.assert_refused(
+        fx.node
+            .request("PUT", "/errs/k.txt")
+            .creds(&fx.access_key, "wrong-secret-wrong-secret-wrong-secret00")
+            .body(b"x"),
+        403,
+        "SignatureDoesNotMatch",
+        "wrong secret",
+    );
+    fx.assert_refused(
+        fx.node
+            .request("PUT", "/errs/k.txt")
+            .creds("VHNOSUCHKEY0000000000000000", &fx.secret)
+            .body(b"x"),
+        403,
+        "InvalidAccessKeyId",
+        "unknown access key",
+    );
     fx.assert_absent("k.txt", "refused credentials");
 }
 
@@ -428,11 +524,14 @@ fn malformed_authorization_header_is_refused() {
         ),
     ];
     for header in &headers {
-        fx.signed("PUT", "/errs/auth.txt")
-            .authorization(header)
-            .body(b"x")
-            .send()
-            .assert_error(400, "AuthorizationHeaderMalformed", header);
+        fx.assert_refused(
+            fx.signed("PUT", "/errs/auth.txt")
+                .authorization(header)
+                .body(b"x"),
+            400,
+            "AuthorizationHeaderMalformed",
+            header,
+        );
     }
     fx.assert_absent("auth.txt", "malformed Authorization headers");
 }
@@ -448,16 +547,20 @@ fn request_dated_twenty_minutes_away_is_too_skewed() {
         "RequestTimeTooSkewed",
         "ListBuckets 20 min ago",
     );
-    fx.signed("PUT", "/errs/late.txt")
-        .date(past)
-        .body(b"late")
-        .send()
-        .assert_error(403, "RequestTimeTooSkewed", "PutObject 20 min ago");
-    fx.signed("PUT", "/errs/late.txt")
-        .date(future)
-        .body(b"early")
-        .send()
-        .assert_error(403, "RequestTimeTooSkewed", "PutObject 20 min ahead");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/late.txt").date(past).body(b"late"),
+        403,
+        "RequestTimeTooSkewed",
+        "PutObject 20 min ago",
+    );
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/late.txt")
+            .date(future)
+            .body(b"early"),
+        403,
+        "RequestTimeTooSkewed",
+        "PutObject 20 min ahead",
+    );
     fx.assert_absent("late.txt", "skewed PutObject");
 
     // Five minutes is within S3's 15-minute window.
@@ -489,10 +592,12 @@ fn keys_that_cannot_be_paths_are_invalid_argument() {
     ];
     for key in keys {
         let path = Fixture::object_path(key);
-        fx.signed("PUT", &path)
-            .body(b"not a path")
-            .send()
-            .assert_error(400, "InvalidArgument", &format!("PUT {key}"));
+        fx.assert_refused(
+            fx.signed("PUT", &path).body(b"not a path"),
+            400,
+            "InvalidArgument",
+            &format!("PUT {key}"),
+        );
         assert_eq!(fx.keys(), before, "PUT {key} changed the listing");
         fx.signed("GET", &path)
             .send()
@@ -504,10 +609,13 @@ fn keys_that_cannot_be_paths_are_invalid_argument() {
     }
 
     let too_long = format!("{}/end", vec!["k".repeat(200); 6].join("/"));
-    fx.signed("PUT", &Fixture::object_path(&too_long))
-        .body(b"x")
-        .send()
-        .assert_error(400, "KeyTooLongError", "a 1205-byte key");
+    fx.assert_refused(
+        fx.signed("PUT", &Fixture::object_path(&too_long))
+            .body(b"x"),
+        400,
+        "KeyTooLongError",
+        "a 1205-byte key",
+    );
     assert_eq!(
         fx.keys(),
         before,
@@ -531,10 +639,12 @@ fn a_key_cannot_be_both_a_file_and_a_directory() {
         .assert_error(404, "NoSuchKey", "GET a/b after the refused PUT");
 
     fx.put("d/x", b"inside d");
-    fx.signed("PUT", "/errs/d")
-        .body(b"needs d to be a file")
-        .send()
-        .assert_error(400, "InvalidArgument", "PUT d over directory d/");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/d").body(b"needs d to be a file"),
+        400,
+        "InvalidArgument",
+        "PUT d over directory d/",
+    );
     assert_eq!(fx.keys(), ["a", "d/x"]);
     fx.assert_content("d/x", b"inside d", "after PUT d");
     fx.get("d")
@@ -544,10 +654,12 @@ fn a_key_cannot_be_both_a_file_and_a_directory() {
 #[test]
 fn directory_marker_with_content_is_refused() {
     let fx = Fixture::new();
-    fx.signed("PUT", "/errs/folder/")
-        .body(b"content")
-        .send()
-        .assert_error(400, "InvalidArgument", "PUT folder/ with a body");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/folder/").body(b"content"),
+        400,
+        "InvalidArgument",
+        "PUT folder/ with a body",
+    );
     assert!(fx.keys().is_empty(), "{:?}", fx.keys());
 
     fx.signed("PUT", "/errs/folder/")
@@ -582,54 +694,83 @@ fn unsupported_subresource_is_not_implemented() {
     let fx = Fixture::new();
     fx.put("k.txt", b"original");
     let cases = [
-        ("GET", "/errs?acl"),
-        ("GET", "/errs/k.txt?acl"),
+        ("PUT", "/errs?acl"),
         ("PUT", "/errs/k.txt?acl"),
-        ("PUT", "/errs/k.txt?tagging"),
         ("PUT", "/errs/new.txt?acl"),
-        ("GET", "/errs?uploads"),
+        ("PUT", "/errs/k.txt?tagging"),
+        ("PUT", "/errs?lifecycle"),
         ("DELETE", "/errs?policy"),
+        ("GET", "/errs?analytics"),
+        ("GET", "/errs/k.txt?torrent"),
     ];
     for (method, path) in cases {
-        fx.signed(method, path)
-            .body(if method == "PUT" { b"<x/>" } else { b"" })
-            .send()
-            .assert_error(501, "NotImplemented", &format!("{method} {path}"));
+        fx.assert_refused(
+            fx.signed(method, path)
+                .body(if method == "PUT" { b"<x/>" } else { b"" }),
+            501,
+            "NotImplemented",
+            &format!("{method} {path}"),
+        );
     }
     fx.assert_content("k.txt", b"original", "after ?acl and ?tagging writes");
     fx.assert_absent("new.txt", "PUT ?acl on a new key");
     let head = fx.signed("HEAD", "/errs").send();
     assert_eq!(head.status, 200, "the bucket is gone after DELETE ?policy");
+    let acl = fx.signed("GET", "/errs/k.txt?acl").send();
+    assert_ne!(acl.status, 500, "GET ?acl: {}", acl.text());
+    assert!(
+        !acl.text().contains("original"),
+        "GET ?acl served the object"
+    );
 }
 
 #[test]
 fn body_shorter_than_content_length_stores_nothing() {
     let fx = Fixture::new();
-    let response = fx
-        .signed("PUT", "/errs/short.txt")
-        .payload(Payload::Unsigned)
-        .body(b"ten bytes!")
-        .declared_length(100)
-        .send();
-    response.assert_error(400, "IncompleteBody", "10 of 100 bytes, unsigned payload");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/short.txt")
+            .payload(Payload::Unsigned)
+            .body(b"ten bytes!")
+            .declared_length(100),
+        400,
+        "IncompleteBody",
+        "10 of 100 bytes, unsigned payload",
+    );
     fx.assert_absent("short.txt", "short body");
 
     fx.put("short.txt", b"complete old body");
-    let response = fx
-        .signed("PUT", "/errs/short.txt")
-        .body(b"ten bytes!")
-        .declared_length(100)
-        .send();
-    response.assert_error(400, "IncompleteBody", "10 of 100 bytes over an object");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/short.txt")
+            .body(b"ten bytes!")
+            .declared_length(100),
+        400,
+        "IncompleteBody",
+        "10 of 100 bytes over an object",
+    );
     fx.assert_content("short.txt", b"complete old body", "short overwrite");
 
-    let response = fx
-        .signed("PUT", "/errs/empty.txt")
-        .payload(Payload::Unsigned)
-        .declared_length(1 << 20)
-        .send();
-    response.assert_error(400, "IncompleteBody", "0 of 1 MiB");
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/empty.txt")
+            .payload(Payload::Unsigned)
+            .declared_length(1 << 20),
+        400,
+        "IncompleteBody",
+        "0 of 1 MiB",
+    );
     fx.assert_absent("empty.txt", "no body at all");
+
+    // Megabytes reach the sealing task, and a temporary blob, before the body ends early.
+    let three_mib = common::random_bytes(3 << 20);
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/big.bin")
+            .payload(Payload::Unsigned)
+            .body(&three_mib)
+            .declared_length(5 << 20),
+        400,
+        "IncompleteBody",
+        "3 of 5 MiB",
+    );
+    fx.assert_absent("big.bin", "3 of 5 MiB");
     assert_eq!(fx.keys(), ["short.txt"]);
 }
 
@@ -649,16 +790,15 @@ fn truncated_aws_chunked_body_stores_nothing() {
         ),
     ];
     for (what, cut) in cuts {
-        fx.signed("PUT", "/errs/chunked.bin")
-            .body(&data)
-            .signed_chunks(chunk)
-            .truncate_wire_body(cut)
-            .send()
-            .assert_error(
-                400,
-                "IncompleteBody",
-                &format!("aws-chunked body cut {what}"),
-            );
+        fx.assert_refused(
+            fx.signed("PUT", "/errs/chunked.bin")
+                .body(&data)
+                .signed_chunks(chunk)
+                .truncate_wire_body(cut),
+            400,
+            "IncompleteBody",
+            &format!("aws-chunked body cut {what}"),
+        );
         fx.assert_absent("chunked.bin", what);
     }
 
@@ -667,14 +807,13 @@ fn truncated_aws_chunked_body_stores_nothing() {
         .signed("PUT", "/errs/probe.bin")
         .body(&data)
         .signed_chunks(chunk);
-    full.clone()
-        .truncate_wire_body(encoded_len(data.len(), chunk) - chunk_frame_len(0))
-        .send()
-        .assert_error(
-            400,
-            "IncompleteBody",
-            "aws-chunked body without its final chunk",
-        );
+    fx.assert_refused(
+        full.clone()
+            .truncate_wire_body(encoded_len(data.len(), chunk) - chunk_frame_len(0)),
+        400,
+        "IncompleteBody",
+        "aws-chunked body without its final chunk",
+    );
     fx.assert_absent("probe.bin", "no final chunk");
 
     full.send().assert_ok("the same aws-chunked body, whole");

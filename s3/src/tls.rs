@@ -11,6 +11,7 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
+use zeroize::Zeroizing;
 
 /// Why a certificate and key could not become a TLS configuration.
 #[derive(Debug, thiserror::Error)]
@@ -44,17 +45,19 @@ impl std::fmt::Debug for TlsConfig {
 
 impl TlsConfig {
     /// Builds the configuration from a PEM certificate chain (leaf first) and a PEM private key.
+    /// The key's bytes are wiped once parsed.
     ///
     /// # Errors
     /// [`TlsError`] naming which of the two is unusable, or that rustls refused the pair.
-    pub fn from_pem(cert_chain: &[u8], private_key: &[u8]) -> Result<Self, TlsError> {
+    pub fn from_pem(cert_chain: &[u8], private_key: Vec<u8>) -> Result<Self, TlsError> {
+        let private_key = Zeroizing::new(private_key);
         let certs = CertificateDer::pem_slice_iter(cert_chain)
             .collect::<Result<Vec<_>, _>>()
             .map_err(TlsError::InvalidCertificate)?;
         if certs.is_empty() {
             return Err(TlsError::NoCertificate);
         }
-        let key = PrivateKeyDer::from_pem_slice(private_key).map_err(TlsError::InvalidKey)?;
+        let key = PrivateKeyDer::from_pem_slice(&private_key).map_err(TlsError::InvalidKey)?;
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
@@ -87,10 +90,10 @@ mod tests {
     #[test]
     fn a_matching_pair_builds() {
         let (cert, key) = pair("localhost");
-        assert!(TlsConfig::from_pem(cert.as_bytes(), key.as_bytes()).is_ok());
+        assert!(TlsConfig::from_pem(cert.as_bytes(), key.clone().into_bytes()).is_ok());
         let shown = format!(
             "{:?}",
-            TlsConfig::from_pem(cert.as_bytes(), key.as_bytes()).unwrap()
+            TlsConfig::from_pem(cert.as_bytes(), key.clone().into_bytes()).unwrap()
         );
         assert_eq!(shown, "TlsConfig { .. }");
     }
@@ -100,24 +103,24 @@ mod tests {
         let (cert, key) = pair("localhost");
         let (_, other_key) = pair("elsewhere");
         assert!(matches!(
-            TlsConfig::from_pem(b"", key.as_bytes()),
+            TlsConfig::from_pem(b"", key.clone().into_bytes()),
             Err(TlsError::NoCertificate)
         ));
         assert!(matches!(
-            TlsConfig::from_pem(cert.as_bytes(), b"not a key"),
+            TlsConfig::from_pem(cert.as_bytes(), b"not a key".to_vec()),
             Err(TlsError::InvalidKey(_))
         ));
         assert!(matches!(
-            TlsConfig::from_pem(key.as_bytes(), key.as_bytes()),
+            TlsConfig::from_pem(key.as_bytes(), key.clone().into_bytes()),
             Err(TlsError::NoCertificate)
         ));
         assert!(matches!(
-            TlsConfig::from_pem(cert.as_bytes(), other_key.as_bytes()),
+            TlsConfig::from_pem(cert.as_bytes(), other_key.clone().into_bytes()),
             Err(TlsError::Rejected(_))
         ));
         let broken = cert.replace("MII", "M!I");
         assert!(matches!(
-            TlsConfig::from_pem(broken.as_bytes(), key.as_bytes()),
+            TlsConfig::from_pem(broken.as_bytes(), key.clone().into_bytes()),
             Err(TlsError::InvalidCertificate(_))
         ));
     }
