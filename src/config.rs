@@ -23,6 +23,10 @@ pub struct Config {
     pub keys: KeysConfig,
     /// The S3 gateway.
     pub s3_gateway: GatewayConfig,
+    /// The HTTP preview server.
+    pub preview: PreviewConfig,
+    /// The admin listener: `/metrics` and `/health`.
+    pub admin: AdminConfig,
 }
 
 impl Default for Config {
@@ -32,7 +36,48 @@ impl Default for Config {
             control_socket: PathBuf::from(vh_cli::DEFAULT_CONTROL_SOCKET),
             keys: KeysConfig::default(),
             s3_gateway: GatewayConfig::default(),
+            preview: PreviewConfig::default(),
+            admin: AdminConfig::default(),
         }
+    }
+}
+
+/// `preview`: thumbnails and text excerpts of vault files over HTTP, for holders of a gateway
+/// credential.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PreviewConfig {
+    /// Run the preview server.
+    pub enabled: bool,
+    /// The address to listen on.
+    pub host: String,
+    /// The TCP port.
+    pub port: u16,
+    /// The largest file a thumbnail is made of, in MiB.
+    pub max_source_mb: u64,
+}
+
+impl Default for PreviewConfig {
+    fn default() -> Self {
+        Self { enabled: false, host: "127.0.0.1".to_owned(), port: 36970, max_source_mb: 64 }
+    }
+}
+
+/// `admin`: Prometheus metrics at `/metrics` and a health check at `/health`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Run the admin listener.
+    pub enabled: bool,
+    /// The address to listen on; keep it on loopback unless a firewall guards it.
+    pub host: String,
+    /// The TCP port.
+    pub port: u16,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self { enabled: true, host: "127.0.0.1".to_owned(), port: 39001 }
     }
 }
 
@@ -198,6 +243,15 @@ impl Default for MultipartConfig {
 }
 
 impl Config {
+    /// The same config with the paths of a development node (`--dev`): data and control
+    /// socket under `./vh-dev`.
+    #[must_use]
+    pub fn with_dev_paths(mut self) -> Self {
+        self.data_dir = PathBuf::from(vh_cli::dev::DATA_DIR);
+        self.control_socket = PathBuf::from(vh_cli::dev::CONTROL_SOCKET);
+        self
+    }
+
     /// Reads `path`; a missing file means the built-in defaults when `missing_ok`.
     ///
     /// # Errors
@@ -274,6 +328,11 @@ impl Config {
         if multipart.abort_after_days == 0 {
             bail!("s3_gateway.multipart.abort_after_days: must be at least 1");
         }
+        check_listener("preview", &self.preview.host, self.preview.port)?;
+        if !(1..=4096).contains(&self.preview.max_source_mb) {
+            bail!("preview.max_source_mb: must be between 1 and 4096");
+        }
+        check_listener("admin", &self.admin.host, self.admin.port)?;
         if self.data_dir.as_os_str().is_empty() {
             bail!("data_dir: must not be empty");
         }
@@ -301,6 +360,16 @@ fn validate_base_domains(domains: &[String]) -> anyhow::Result<()> {
                  s3.example.com, without scheme or port)"
             );
         }
+    }
+    Ok(())
+}
+
+fn check_listener(section: &str, host: &str, port: u16) -> anyhow::Result<()> {
+    if host.parse::<IpAddr>().is_err() {
+        bail!("{section}.host: {host:?} is not an IP address (use e.g. 127.0.0.1)");
+    }
+    if port == 0 {
+        bail!("{section}.port: must be between 1 and 65535");
     }
     Ok(())
 }

@@ -6,9 +6,11 @@
 mod config;
 mod config_edit;
 mod control;
-mod janitor;
 mod node;
-mod runtime;
+mod preview;
+mod services;
+mod supervisor;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,9 +78,7 @@ fn load_config(args: &Args) -> anyhow::Result<(PathBuf, Config)> {
             config.s3_gateway.enabled = true;
             config.s3_gateway.host = "127.0.0.1".to_owned();
         }
-        config.data_dir = PathBuf::from(vh_cli::dev::DATA_DIR);
-        config.control_socket = PathBuf::from(vh_cli::dev::CONTROL_SOCKET);
-        return Ok((path, config));
+        return Ok((path, config.with_dev_paths()));
     }
     match &args.config {
         Some(path) => Ok((path.clone(), Config::load(path, false)?)),
@@ -111,9 +111,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let control_listener = control::bind(&config.control_socket)?;
     let control_path = config.control_socket.clone();
-    let node = Arc::new(Node::new(config_path, config, engine));
+    let config_path_for_watch = config_path.clone();
+    let node = Arc::new(Node::new(config_path, config, engine, args.dev));
     node.start().await;
     let control_task = tokio::spawn(control::serve(control_listener, Arc::clone(&node)));
+    // Dropping the watcher stops it, so it lives as long as this function.
+    let _config_watcher = match watch::watch_config(&config_path_for_watch, Arc::clone(&node)) {
+        Ok(watcher) => Some(watcher),
+        Err(err) => {
+            tracing::warn!(error = %format!("{err:#}"), "config changes will need a restart");
+            None
+        }
+    };
     tracing::info!(socket = %control_path.display(), "control socket ready");
 
     let mut terminate = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;

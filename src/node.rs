@@ -13,14 +13,24 @@ use vh_cli::protocol::{
 use crate::config::Config;
 use crate::config_edit;
 use crate::control::done;
-use crate::runtime::GatewayService;
+use crate::services::admin::AdminService;
+use crate::services::gateway::GatewayService;
+use crate::services::janitor::JanitorService;
+use crate::services::preview::PreviewService;
+use crate::services::sync::SyncService;
+use crate::supervisor::{Service, Supervisor};
+
+/// The S3 gateway's service name.
+const GATEWAY: &str = "S3GatewayService";
 
 /// The running node.
 pub struct Node {
     config_path: PathBuf,
     config: Mutex<Config>,
     engine: Arc<Engine>,
-    gateway: GatewayService,
+    supervisor: Arc<Supervisor>,
+    /// A development node: its paths are fixed whatever its config file says.
+    dev: bool,
 }
 
 fn secs(ms: i64) -> u64 {
@@ -29,40 +39,61 @@ fn secs(ms: i64) -> u64 {
 
 impl Node {
     /// A node over an opened engine; services are started by [`Node::start`].
-    pub fn new(config_path: PathBuf, config: Config, engine: Arc<Engine>) -> Self {
+    pub fn new(config_path: PathBuf, config: Config, engine: Arc<Engine>, dev: bool) -> Self {
         let gateway = GatewayService::new(Arc::clone(&engine));
-        Self {
-            config_path,
-            config: Mutex::new(config),
-            engine,
-            gateway,
-        }
+        let admin = AdminService::new(gateway.metrics());
+        let supervisor_slot = admin.supervisor_slot();
+        let services: Vec<Box<dyn Service>> = vec![
+            Box::new(gateway),
+            Box::new(PreviewService::new(Arc::clone(&engine))),
+            Box::new(JanitorService::new(Arc::clone(&engine))),
+            Box::new(SyncService),
+            Box::new(admin),
+        ];
+        let supervisor = Arc::new(Supervisor::new(services));
+        let _ = supervisor_slot.set(Arc::downgrade(&supervisor));
+        Self { config_path, config: Mutex::new(config), engine, supervisor, dev }
     }
 
-    /// Starts every enabled service. A service that fails to start is reported, not fatal:
-    /// the control socket stays up so `vh status` can say what went wrong.
+    /// Starts every enabled service. A service that fails to start is reported and retried by
+    /// the watchdog, not fatal: the control socket stays up so `vh status` can say what is wrong.
     pub async fn start(&self) {
         let config = self.config.lock().await.clone();
-        let max_age = std::time::Duration::from_secs(
-            config
-                .s3_gateway
-                .multipart
-                .abort_after_days
-                .saturating_mul(86_400),
-        );
-        tokio::spawn(crate::janitor::run(
-            Arc::clone(&self.engine),
-            max_age,
-            crate::janitor::JANITOR_INTERVAL,
-        ));
-        if let Err(err) = self.gateway.apply(&config.s3_gateway).await {
-            tracing::error!(error = %format!("{err:#}"), "S3 gateway failed to start");
-        }
+        self.supervisor.start_all(&config).await;
     }
 
     /// Stops every service.
     pub async fn shutdown(&self) {
-        self.gateway.stop().await;
+        self.supervisor.stop_all().await;
+    }
+
+    /// Re-reads the config file after a change and restarts the services whose section changed.
+    /// An invalid file is logged with the key at fault and ignored.
+    pub async fn reload_config(&self, path: &std::path::Path) {
+        let new = match Config::load(path, true) {
+            Ok(new) if self.dev => new.with_dev_paths(),
+            Ok(new) => new,
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "config change refused; the running config stays");
+                return;
+            }
+        };
+        let mut current = self.config.lock().await;
+        if *current == new {
+            return;
+        }
+        for (key, changed) in [
+            ("data_dir", current.data_dir != new.data_dir),
+            ("control_socket", current.control_socket != new.control_socket),
+            ("keys", current.keys != new.keys),
+        ] {
+            if changed {
+                tracing::warn!(key, "this config change takes effect when the node restarts");
+            }
+        }
+        let restarted = self.supervisor.reconfigure(&current, &new).await;
+        tracing::info!(services = ?restarted, "config reloaded");
+        *current = new;
     }
 
     async fn blocking<T: Send + 'static>(
@@ -84,7 +115,17 @@ impl Node {
             Request::Status => self.status().await,
             Request::GatewayEnable => self.set_gateway_enabled(true).await,
             Request::GatewayDisable => self.set_gateway_enabled(false).await,
-            Request::GatewayStatus => Ok(Output::Gateway(self.gateway.status())),
+            Request::GatewayStatus => Ok(Output::Gateway(self.service_status(GATEWAY).await?)),
+            Request::ServiceStart { name } | Request::ServiceRestart { name } => {
+                let config = self.config.lock().await.clone();
+                Ok(Output::Gateway(self.supervisor.restart(&name, &config).await?))
+            }
+            Request::ServiceStop { name } => Ok(Output::Gateway(self.supervisor.stop(&name).await?)),
+            Request::DebugKillService { name } => {
+                self.supervisor.kill(&name).await?;
+                tracing::warn!(service = %name, "service task aborted on request");
+                Ok(done(format!("aborted {name}; the watchdog restarts it")))
+            }
             Request::CredentialCreate { name } => {
                 let created = self.blocking(move |e| e.create_credential(&name)).await?;
                 tracing::info!(access_key = %created.access_key, name = %created.name, "gateway credential created");
@@ -187,10 +228,19 @@ impl Node {
             config_path: self.config_path.display().to_string(),
             data_dir: config.data_dir.display().to_string(),
             key_provider: self.engine.key_provider().to_string(),
-            services: vec![self.gateway.status()],
+            services: self.supervisor.status().await,
             vaults,
             buckets,
         }))
+    }
+
+    async fn service_status(&self, name: &str) -> anyhow::Result<vh_cli::protocol::ServiceStatus> {
+        self.supervisor
+            .status()
+            .await
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| anyhow::anyhow!("no service named {name}"))
     }
 
     /// Edits the config file and restarts only the gateway.
@@ -200,20 +250,22 @@ impl Node {
         let edited =
             tokio::task::spawn_blocking(move || config_edit::set_gateway_enabled(&path, enabled))
                 .await??;
-        // Only the gateway's section takes effect here; other edits wait for a restart.
+        // Only the gateway's section takes effect here; other edits reach the services through
+        // the config watcher.
         config.s3_gateway = edited.s3_gateway;
-        let gateway = config.s3_gateway.clone();
+        let applied = config.clone();
         drop(config);
-        self.gateway.apply(&gateway).await?;
+        let status = self.supervisor.restart(GATEWAY, &applied).await?;
+        let gateway = &applied.s3_gateway;
+        if let Some(error) = status.error.filter(|_| enabled && status.state != "running") {
+            anyhow::bail!("S3 gateway enabled in {} but it did not start: {error}", self.config_path.display());
+        }
         let state = if enabled {
             format!("enabled, listening on {}:{}", gateway.host, gateway.port)
         } else {
             "disabled".to_owned()
         };
-        Ok(done(format!(
-            "S3 gateway {state} (saved in {})",
-            self.config_path.display()
-        )))
+        Ok(done(format!("S3 gateway {state} (saved in {})", self.config_path.display())))
     }
 
     async fn bucket_info(&self, row: BucketRow) -> anyhow::Result<BucketInfo> {

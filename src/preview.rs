@@ -5,7 +5,8 @@
 //! - `/thumbnail/{bucket}/{key}?size=N`: a JPEG, PNG, GIF (first frame) or WebP image scaled
 //!   down to fit N×N (default 256, clamped to 16..=1024), answered as `image/jpeg`;
 //! - `/text/{bucket}/{key}?bytes=N`: the first N bytes (default 4096, at most 65536) of an
-//!   object that looks like text, cut at a character boundary, as UTF-8 plain text.
+//!   object that looks like text, cut at a character boundary, as UTF-8 plain text; the
+//!   `x-vh-truncated` header says whether the object goes on past the excerpt.
 //!
 //! Anything else is refused with a JSON body `{"error", "message"}`: `415` for an object with
 //! no preview of that kind, `413` past a limit, `404` for an unknown bucket or key, `401` for
@@ -21,13 +22,6 @@
 //! are untrusted: the format is sniffed, the stored size capped, the header's dimensions checked
 //! against a pixel budget and the decoder bounded by [`image::Limits`], so a decompression bomb
 //! gets a `413` instead of the node's memory. No content, secret or signature is logged.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the runtime manager starts the preview service; until then only tests call it"
-    )
-)]
 
 mod auth;
 mod error;

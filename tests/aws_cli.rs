@@ -739,3 +739,72 @@ fn presigned_url_from_the_cli_serves_the_object() {
         "presigned URL moved to another key",
     );
 }
+
+#[test]
+fn large_upload_goes_multipart_and_round_trips() {
+    let (node, aws) = configured_node();
+    let data = random_bytes(20 << 20);
+    let file = node.root().join("large.bin");
+    fs::write(&file, &data).expect("write a file");
+    aws.run_ok(&["s3", "cp", path_str(&file), "s3://archive/large/data.bin"]);
+
+    // `aws s3 cp` splits at 8 MiB: 8 + 8 + 4 MiB.
+    let head = aws.json(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        BUCKET,
+        "--key",
+        "large/data.bin",
+    ]);
+    assert_eq!(head["ContentLength"], data.len(), "{head}");
+    let etag = head["ETag"].as_str().expect("an ETag");
+    assert!(etag.ends_with("-3\""), "not a three-part upload: {head}");
+
+    let back = node.root().join("large.back");
+    aws.run_ok(&["s3", "cp", "s3://archive/large/data.bin", path_str(&back)]);
+    assert_same_bytes(
+        &fs::read(&back).expect("read the download"),
+        &data,
+        "20 MiB multipart",
+    );
+
+    let ranged = node.root().join("ranged.bin");
+    let (first, last) = ((8 << 20) - 100, (8 << 20) + 100);
+    let range = format!("bytes={first}-{last}");
+    aws.json(&[
+        "s3api",
+        "get-object",
+        "--bucket",
+        BUCKET,
+        "--key",
+        "large/data.bin",
+        "--range",
+        &range,
+        path_str(&ranged),
+    ]);
+    assert_same_bytes(
+        &fs::read(&ranged).expect("read the ranged download"),
+        &data[first..=last],
+        "range across the first part boundary",
+    );
+
+    aws.run_ok(&[
+        "s3",
+        "cp",
+        "s3://archive/large/data.bin",
+        "s3://archive/large/copy.bin",
+    ]);
+    let copy = node.root().join("copy.back");
+    aws.run_ok(&["s3", "cp", "s3://archive/large/copy.bin", path_str(&copy)]);
+    assert_same_bytes(
+        &fs::read(&copy).expect("read the copy"),
+        &data,
+        "server-side copy",
+    );
+    let uploads = aws.json(&["s3api", "list-multipart-uploads", "--bucket", BUCKET]);
+    assert!(
+        uploads["Uploads"].as_array().is_none_or(Vec::is_empty),
+        "{uploads}"
+    );
+}

@@ -1,12 +1,14 @@
-//! Nothing written through the gateway reaches the disk in the clear: after uploads, an
-//! overwrite and a delete through the AWS CLI, no file under the data directory (metadata
-//! database and its WAL, blobs, keys, anything else) contains any 32-byte window of what was
-//! written, and blob file names do not carry object key names.
+//! Nothing written through the gateway reaches the disk in the clear: after single-part and
+//! multipart uploads, an overwrite, a delete and a server-side copy through the AWS CLI, no file
+//! under the data directory (metadata database and its WAL, blobs, parts, keys, anything else)
+//! contains any 32-byte window of what was written, and blob file names do not carry object key
+//! names.
 
 mod common;
 
 use std::collections::HashSet;
 use std::fs;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 
 use common::TestNode;
@@ -48,16 +50,41 @@ fn window_hashes(data: &[u8]) -> impl Iterator<Item = (usize, u64)> + '_ {
     })
 }
 
+/// A hasher for keys that are already hashes: one splitmix64 round spreads the bits of the
+/// rolling hash over the table, much faster than SipHash over millions of windows.
+#[derive(Default)]
+struct Premixed(u64);
+
+impl Hasher for Premixed {
+    fn finish(&self) -> u64 {
+        let mut z = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
 /// Every 32-byte window of a set of plaintexts, looked up by rolling hash and confirmed
 /// byte for byte.
 struct Windows<'a> {
     texts: Vec<&'a [u8]>,
-    hashes: HashSet<u64>,
+    hashes: HashSet<u64, BuildHasherDefault<Premixed>>,
 }
 
 impl<'a> Windows<'a> {
     fn new(texts: Vec<&'a [u8]>) -> Self {
-        let mut hashes = HashSet::new();
+        let count = texts.iter().map(|t| t.len()).sum();
+        let mut hashes = HashSet::with_capacity_and_hasher(count, BuildHasherDefault::default());
         for text in &texts {
             hashes.extend(window_hashes(text).map(|(_, hash)| hash));
         }
@@ -126,14 +153,18 @@ fn plaintext_never_reaches_the_data_directory() {
     let (access_key, secret) = node.create_credential("plaintext");
     let aws = node.aws();
     aws.configure(&access_key, &secret);
+    // Parts of 5 MiB (the least S3 allows), so the big object goes up in two parts.
+    aws.configure_set("default.s3.multipart_threshold", "5MB");
+    aws.configure_set("default.s3.multipart_chunksize", "5MB");
 
-    let big = marked_plaintext("BIG", 3 << 20);
+    let big = marked_plaintext("BIG", (5 << 20) + (256 << 10));
+    let single = marked_plaintext("ONE", 900 * 1024);
     let small_v1 =
         b"small v1: the eagle lands at midnight behind the old mill, bring the maps".to_vec();
     let small_v2 =
         b"small v2: change of plan, the eagle lands at dawn by the northern bridge!".to_vec();
     let doomed = marked_plaintext("DEL", 200 * 1024);
-    let windows = Windows::new(vec![&big, &small_v1, &small_v2, &doomed]);
+    let windows = Windows::new(vec![&big, &single, &small_v1, &small_v2, &doomed]);
 
     let work = node.root().join("work");
     fs::create_dir_all(&work).expect("create the work directory");
@@ -144,6 +175,7 @@ fn plaintext_never_reaches_the_data_directory() {
         aws.run_ok(&["s3", "cp", &file, &format!("s3://secrets/{key}")]);
     };
     upload("big.bin", &big, "confidential-plans/blueprint-2027.bin");
+    upload("single.bin", &single, "confidential-plans/single-part.bin");
     upload(
         "small1.txt",
         &small_v1,
@@ -164,8 +196,24 @@ fn plaintext_never_reaches_the_data_directory() {
         "rm",
         "s3://secrets/confidential-plans/shredded-notes.bin",
     ]);
+    aws.run_ok(&[
+        "s3",
+        "cp",
+        "s3://secrets/confidential-plans/blueprint-2027.bin",
+        "s3://secrets/confidential-plans/blueprint-copy.bin",
+    ]);
 
     // The objects are there and readable, so the scan below looks at data that exists.
+    let head = aws.json(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        "secrets",
+        "--key",
+        "confidential-plans/blueprint-2027.bin",
+    ]);
+    let etag = head["ETag"].as_str().expect("an ETag");
+    assert!(etag.ends_with("-2\""), "not a two-part upload: {head}");
     let back = aws.run_ok(&[
         "s3",
         "cp",
@@ -173,6 +221,18 @@ fn plaintext_never_reaches_the_data_directory() {
         "-",
     ]);
     assert_eq!(back.as_bytes(), small_v2.as_slice());
+    let copy = work.join("copy.back");
+    let copy_path = copy.to_str().expect("UTF-8 path");
+    aws.run_ok(&[
+        "s3",
+        "cp",
+        "s3://secrets/confidential-plans/blueprint-copy.bin",
+        copy_path,
+    ]);
+    assert!(
+        fs::read(&copy).expect("read the copy") == big,
+        "the copy differs"
+    );
     let listing = aws.json(&["s3api", "list-objects-v2", "--bucket", "secrets"]);
     let keys: Vec<&str> = listing["Contents"]
         .as_array()
@@ -184,7 +244,9 @@ fn plaintext_never_reaches_the_data_directory() {
         keys,
         [
             "confidential-plans/blueprint-2027.bin",
-            "confidential-plans/meeting-point.txt"
+            "confidential-plans/blueprint-copy.bin",
+            "confidential-plans/meeting-point.txt",
+            "confidential-plans/single-part.bin",
         ],
         "{listing}"
     );
@@ -210,12 +272,12 @@ fn plaintext_never_reaches_the_data_directory() {
     );
     let blobs: Vec<&String> = names.iter().filter(|n| n.starts_with("blobs/")).collect();
     assert!(!blobs.is_empty(), "no blob files among {names:?}");
+    let stored = 2 * big.len() + single.len();
     assert!(
-        total >= big.len() as u64,
-        "only {total} bytes under the data directory for a {} byte object: {names:?}",
-        big.len()
+        total >= stored as u64,
+        "only {total} bytes under the data directory for {stored} bytes of objects: {names:?}"
     );
-    for name in &blobs {
+    for name in &names {
         for word in [
             "confidential",
             "blueprint",

@@ -36,6 +36,39 @@ enum Command {
     /// Vaults: encrypted storage spaces.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// The node's services, one at a time.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Tools for diagnosing the node.
+    #[command(subcommand, hide = true)]
+    Debug(DebugCommand),
+}
+
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Start a service (it must be enabled in the config).
+    Start(ServiceName),
+    /// Stop a service until it is started again or the node restarts.
+    Stop(ServiceName),
+    /// Restart a service.
+    Restart(ServiceName),
+}
+
+#[derive(Args)]
+struct ServiceName {
+    /// The service, as `vh status` names it (e.g. S3GatewayService, JanitorService).
+    name: String,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+#[derive(Subcommand)]
+enum DebugCommand {
+    /// Abort a service's task as if it crashed; the watchdog restarts it.
+    KillService {
+        /// The service's name.
+        name: String,
+    },
 }
 
 #[derive(Args)]
@@ -153,6 +186,10 @@ fn to_request(command: Command) -> (Request, bool) {
             (Request::VaultCreate { name }, json.json)
         }
         Command::Vault(VaultCommand::List(flag)) => (Request::VaultList, flag.json),
+        Command::Service(ServiceCommand::Start(s)) => (Request::ServiceStart { name: s.name }, s.json.json),
+        Command::Service(ServiceCommand::Stop(s)) => (Request::ServiceStop { name: s.name }, s.json.json),
+        Command::Service(ServiceCommand::Restart(s)) => (Request::ServiceRestart { name: s.name }, s.json.json),
+        Command::Debug(DebugCommand::KillService { name }) => (Request::DebugKillService { name }, false),
         Command::S3Gateway(command) => match command {
             GatewayCommand::Enable => (Request::GatewayEnable, false),
             GatewayCommand::Disable => (Request::GatewayDisable, false),

@@ -70,6 +70,26 @@ pub enum Request {
     },
     /// List vaults.
     VaultList,
+    /// Start one service (when the config enables it).
+    ServiceStart {
+        /// Its name, e.g. `S3GatewayService`.
+        name: String,
+    },
+    /// Stop one service until it is started again.
+    ServiceStop {
+        /// Its name.
+        name: String,
+    },
+    /// Restart one service.
+    ServiceRestart {
+        /// Its name.
+        name: String,
+    },
+    /// Abort one service's task as if it had crashed, to see the watchdog bring it back.
+    DebugKillService {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// The daemon's answer.
@@ -99,7 +119,7 @@ pub enum Output {
     },
     /// The node's state.
     Status(NodeStatus),
-    /// The gateway's state.
+    /// One service's state.
     Gateway(ServiceStatus),
     /// A credential just created, with its secret.
     NewCredential(NewCredential),
@@ -151,6 +171,12 @@ pub struct ServiceStatus {
     pub restarts: u32,
     /// The last failure, if it failed.
     pub error: Option<String>,
+    /// Requests served since the node started (for services that serve requests).
+    #[serde(default)]
+    pub requests: u64,
+    /// Requests that failed since the node started.
+    #[serde(default)]
+    pub errors: u64,
 }
 
 /// A credential just created.

@@ -102,7 +102,7 @@ fn exit_code(output: &Output) -> ExitCode {
 }
 
 fn is_unhealthy(service: &ServiceStatus) -> bool {
-    service.enabled && service.state != "running"
+    service.enabled && !matches!(service.state.as_str(), "running" | "idle")
 }
 
 fn print_status(status: &NodeStatus) {
@@ -120,18 +120,15 @@ fn print_status(status: &NodeStatus) {
 
 fn print_services(services: &[ServiceStatus]) {
     println!(
-        "{:<20} {:<10} {:<24} {:<22} RESTARTS",
-        "SERVICE", "STATE", "LISTEN", "STARTED"
+        "{:<20} {:<11} {:<22} {:<20} {:>8} {:>9} {:>7}",
+        "SERVICE", "STATE", "LISTEN", "STARTED", "RESTARTS", "REQUESTS", "ERRORS"
     );
     for s in services {
         let started = s.started_at.map(time).unwrap_or_else(|| "-".to_owned());
+        let listen = s.listen.as_deref().unwrap_or("-");
         println!(
-            "{:<20} {:<10} {:<24} {:<22} {}",
-            s.name,
-            s.state,
-            s.listen.as_deref().unwrap_or("-"),
-            started,
-            s.restarts
+            "{:<20} {:<11} {:<22} {:<20} {:>8} {:>9} {:>7}",
+            s.name, s.state, listen, started, s.restarts, s.requests, s.errors
         );
         if let Some(error) = &s.error {
             println!("  error: {error}");

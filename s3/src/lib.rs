@@ -15,10 +15,12 @@ pub mod body;
 pub mod checksum;
 pub mod chunked;
 pub mod error;
+pub mod metrics;
 mod listener;
 pub mod ops;
 pub mod router;
 pub mod server;
+pub mod sigv2;
 pub mod sigv4;
 pub mod tls;
 pub mod xml;
@@ -66,4 +68,6 @@ pub struct Gateway {
     pub engine: Arc<Engine>,
     /// Settings.
     pub config: GatewayConfig,
+    /// Request, byte and connection counters.
+    pub metrics: Arc<metrics::GatewayMetrics>,
 }

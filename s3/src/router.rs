@@ -135,6 +135,9 @@ pub struct Target {
     pub bucket: Option<String>,
     /// The object key, from the rest of the path.
     pub key: Option<String>,
+    /// Whether the bucket came from the `Host` header (virtual-hosted style), which changes
+    /// what a SigV2 signature covers.
+    pub bucket_in_host: bool,
 }
 
 /// How the gateway may be addressed.
@@ -210,6 +213,7 @@ pub fn resolve_target(
         return Ok(Target {
             bucket: Some(bucket),
             key,
+            bucket_in_host: true,
         });
     }
     if path.is_empty() {
@@ -228,6 +232,7 @@ pub fn resolve_target(
     Ok(Target {
         bucket: Some(bucket.to_owned()),
         key,
+        bucket_in_host: false,
     })
 }
 
@@ -242,7 +247,7 @@ fn bucket_from_host(host: &str, base_domains: &[String]) -> Option<String> {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     // A host that is itself a base domain is path style, even when it also sits under a shorter
     // base domain; otherwise the longest base domain it ends with marks the bucket.
-    if base_domains.iter().any(|domain| *domain == name) {
+    if base_domains.contains(&name) {
         return None;
     }
     base_domains
@@ -415,10 +420,12 @@ mod tests {
         let bucket = Target {
             bucket: Some("b".into()),
             key: None,
+            bucket_in_host: false,
         };
         let object = Target {
             bucket: Some("b".into()),
             key: Some("k".into()),
+            bucket_in_host: false,
         };
         let q = |s: &str| parse_query(Some(s));
         let op = |method: &Method, target: &Target, query: &str| {
@@ -483,10 +490,12 @@ mod tests {
         let bucket = Target {
             bucket: Some("b".into()),
             key: None,
+            bucket_in_host: false,
         };
         let object = Target {
             bucket: Some("b".into()),
             key: Some("k".into()),
+            bucket_in_host: false,
         };
         let q = |s: &str| parse_query(Some(s));
         assert_eq!(

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::auth::authenticate;
+use crate::auth::authenticate_addressed;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::ops::{bucket, copy, delete_objects, list, multipart, object, probes, versions};
 use crate::router::{self, Operation, Target};
@@ -58,16 +58,23 @@ pub async fn serve(
         let service = if permit.is_some() {
             app.clone()
         } else {
+            gateway.metrics.refused_connection();
             overloaded.clone()
         };
-        tokio::spawn(listener::serve_connection(
+        let metrics = Arc::clone(&gateway.metrics);
+        metrics.connection(1);
+        let connection = listener::serve_connection(
             stream,
             peer,
             gateway.config.tls.clone(),
             service,
             graceful.watcher(),
             permit,
-        ));
+        );
+        tokio::spawn(async move {
+            connection.await;
+            metrics.connection(-1);
+        });
     }
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
@@ -104,7 +111,9 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Respon
     let span = tracing::debug_span!("s3", request_id = %request_id, op = tracing::field::Empty, bucket = tracing::field::Empty, key = tracing::field::Empty);
     let is_head = request.method() == Method::HEAD;
     let path = request.uri().path().to_owned();
-    let result = dispatch(&gateway, request).instrument(span.clone()).await;
+    let started = std::time::Instant::now();
+    let declared_in = content_length(request.headers());
+    let (op, result) = dispatch(&gateway, request).instrument(span.clone()).await;
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
@@ -117,7 +126,23 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Respon
     headers.insert("x-amz-request-id", id.clone());
     headers.insert("x-amz-id-2", id);
     headers.insert(http::header::SERVER, HeaderValue::from_static("Vaulthalla"));
+    let metrics = &gateway.metrics;
+    metrics.record(op.map_or("Unrouted", Operation::name), response.status().as_u16(), started.elapsed());
+    metrics.add_bytes_in(declared_in);
+    if !is_head {
+        metrics.add_bytes_out(content_length(response.headers()));
+    }
     response
+}
+
+/// The `Content-Length` of a message, 0 when absent (bytes of streamed bodies without one are
+/// not counted).
+fn content_length(headers: &http::HeaderMap) -> u64 {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn error_response(error: &S3Error, resource: &str, request_id: &str, is_head: bool) -> Response {
@@ -137,8 +162,34 @@ fn error_response(error: &S3Error, resource: &str, request_id: &str, is_head: bo
     response.body(body).expect("valid response")
 }
 
-async fn dispatch(gateway: &Gateway, request: Request) -> Result<Response, S3Error> {
+/// Routes, authenticates and serves one request; also returns the operation, once known, for
+/// the metrics.
+async fn dispatch(gateway: &Gateway, request: Request) -> (Option<Operation>, Result<Response, S3Error>) {
     let (parts, body) = request.into_parts();
+    let (target, query, op) = match resolve(gateway, &parts) {
+        Ok(routed) => routed,
+        Err(error) => return (None, Err(error)),
+    };
+    let span = tracing::Span::current();
+    span.record("op", op.name());
+    if let Some(bucket) = &target.bucket {
+        span.record("bucket", bucket.as_str());
+    }
+    if let Some(key) = &target.key {
+        span.record("key", key.as_str());
+    }
+    let result = authenticate_and_route(gateway, op, &target, &parts, &query, body).await;
+    tracing::debug!(
+        status = result.as_ref().map_or_else(|e| e.code.status().as_u16(), |r| r.status().as_u16()),
+        "request done"
+    );
+    (Some(op), result)
+}
+
+fn resolve(
+    gateway: &Gateway,
+    parts: &http::request::Parts,
+) -> Result<(Target, Vec<(String, String)>, Operation), S3Error> {
     let host = parts
         .headers
         .get(http::header::HOST)
@@ -148,24 +199,22 @@ async fn dispatch(gateway: &Gateway, request: Request) -> Result<Response, S3Err
     let query = router::parse_query(parts.uri.query());
     let is_copy = parts.headers.contains_key("x-amz-copy-source");
     let op = router::operation(&parts.method, &target, &query, is_copy)?;
-    let span = tracing::Span::current();
-    span.record("op", op.name());
-    if let Some(bucket) = &target.bucket {
-        span.record("bucket", bucket.as_str());
-    }
-    if let Some(key) = &target.key {
-        span.record("key", key.as_str());
-    }
+    Ok((target, query, op))
+}
 
-    let auth = authenticate(&gateway.engine, &parts, gateway.config.require_sigv4).await?;
-    let result = route(gateway, op, &target, &parts, &query, body, auth).await;
-    tracing::debug!(
-        status = result
-            .as_ref()
-            .map_or_else(|e| e.code.status().as_u16(), |r| r.status().as_u16()),
-        "request done"
-    );
-    result
+async fn authenticate_and_route(
+    gateway: &Gateway,
+    op: Operation,
+    target: &Target,
+    parts: &http::request::Parts,
+    query: &[(String, String)],
+    body: Body,
+) -> Result<Response, S3Error> {
+    let host_bucket = target.bucket.as_deref().filter(|_| target.bucket_in_host);
+    let auth =
+        authenticate_addressed(&gateway.engine, parts, gateway.config.require_sigv4, host_bucket)
+            .await?;
+    route(gateway, op, target, parts, query, body, auth).await
 }
 
 async fn route(

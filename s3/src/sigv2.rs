@@ -10,7 +10,8 @@
 //! The signature is `Base64(HMAC-SHA1(secret, StringToSign))` over
 //!
 //! ```text
-//! METHOD \n Content-MD5 \n Content-Type \n Date-or-Expires \n CanonicalizedAmzHeaders CanonicalizedResource
+//! HTTP-Verb \n Content-MD5 \n Content-Type \n Date (or Expires) \n
+//! CanonicalizedAmzHeaders CanonicalizedResource
 //! ```
 //!
 //! Where the specification leaves room, the rules follow botocore's `HmacV1Auth` and

@@ -75,6 +75,20 @@ impl XmlWriter {
     }
 }
 
+/// The text an entity or character reference stands for (`&amp;` → `&`, `&#x0a;` → a newline).
+///
+/// quick-xml reports references as events of their own, between the text events around them.
+///
+/// # Errors
+/// `MalformedXml` for an unknown entity or an invalid character reference.
+pub fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<String, MalformedXml> {
+    if let Some(character) = reference.resolve_char_ref().map_err(|_| MalformedXml)? {
+        return Ok(character.to_string());
+    }
+    let name = reference.decode().map_err(|_| MalformedXml)?;
+    quick_xml::escape::resolve_predefined_entity(&name).map(str::to_owned).ok_or(MalformedXml)
+}
+
 /// A request body that is not the XML document the operation takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MalformedXml;
@@ -120,7 +134,10 @@ pub fn parse_location_constraint(body: &[u8]) -> Result<Option<String>, Malforme
             }
             Event::Text(text) if in_constraint => {
                 let text = text.xml_content().map_err(|_| MalformedXml)?;
-                constraint = Some(text.trim().to_owned());
+                constraint.get_or_insert_with(String::new).push_str(&text);
+            }
+            Event::GeneralRef(reference) if in_constraint => {
+                constraint.get_or_insert_with(String::new).push_str(&resolve_reference(&reference)?);
             }
             Event::Eof => break,
             _ => {}
@@ -129,7 +146,7 @@ pub fn parse_location_constraint(body: &[u8]) -> Result<Option<String>, Malforme
     if !saw_root || depth != 0 {
         return Err(MalformedXml);
     }
-    Ok(constraint.filter(|c| !c.is_empty()))
+    Ok(constraint.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()))
 }
 
 #[cfg(test)]

@@ -23,14 +23,14 @@ struct Running {
 }
 
 async fn start(max_connections: usize, require_sigv4: bool, tls: Option<s3::TlsConfig>) -> Running {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("create a temporary directory");
     let engine = vault::Engine::open(&vault::EngineConfig {
         data_dir: dir.path().join("data"),
         key_provider: vault::KeyProviderChoice::Software,
         tpm_tcti: None,
         part_dir: None,
     })
-    .unwrap();
+    .expect("open an engine with a software key");
     let config = s3::GatewayConfig {
         max_connections,
         max_body_size: 1024 * 1024,
@@ -50,8 +50,10 @@ async fn start(max_connections: usize, require_sigv4: bool, tls: Option<s3::TlsC
         engine: Arc::new(engine),
         config,
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("the bound address");
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(s3::serve(listener, gateway, async {
         let _ = stopped.await;
@@ -76,19 +78,19 @@ async fn get_root<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Reply {
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
-        .unwrap();
+        .expect("send a request");
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];
     let head_end = loop {
         if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             break end + 4;
         }
-        let n = stream.read(&mut buf).await.unwrap();
+        let n = stream.read(&mut buf).await.expect("read a response head");
         assert!(n > 0, "the connection closed before a response arrived");
         raw.extend_from_slice(&buf[..n]);
     };
-    let head = String::from_utf8(raw[..head_end].to_vec()).unwrap();
-    let status = head[9..12].parse().unwrap();
+    let head = String::from_utf8(raw[..head_end].to_vec()).expect("an ASCII response head");
+    let status = head[9..12].parse().expect("a status code");
     let header = |name: &str| {
         head.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
@@ -96,21 +98,25 @@ async fn get_root<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Reply {
                 .then(|| value.trim().to_owned())
         })
     };
-    let length: usize = header("content-length").unwrap().parse().unwrap();
+    let length: usize = header("content-length")
+        .and_then(|value| value.parse().ok())
+        .expect("a Content-Length");
     while raw.len() < head_end + length {
-        let n = stream.read(&mut buf).await.unwrap();
+        let n = stream.read(&mut buf).await.expect("read a response body");
         assert!(n > 0, "the connection closed inside a response body");
         raw.extend_from_slice(&buf[..n]);
     }
     Reply {
         status,
         close: header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")),
-        body: String::from_utf8(raw[head_end..head_end + length].to_vec()).unwrap(),
+        body: String::from_utf8(raw[head_end..head_end + length].to_vec()).expect("a UTF-8 body"),
     }
 }
 
 async fn connect(addr: SocketAddr) -> TcpStream {
-    TcpStream::connect(addr).await.unwrap()
+    TcpStream::connect(addr)
+        .await
+        .expect("connect to the gateway")
 }
 
 /// Retries `GET /` on new connections until one is served, for at most five seconds: the server
@@ -129,7 +135,7 @@ async fn served_again(addr: SocketAddr) -> bool {
 
 async fn stop(running: Running) {
     let Running { stop, task, .. } = running;
-    stop.send(()).unwrap();
+    stop.send(()).expect("the gateway is still running");
     let outcome = tokio::time::timeout(Duration::from_secs(5), task).await;
     assert!(
         matches!(outcome, Ok(Ok(Ok(())))),
@@ -168,22 +174,23 @@ async fn connections_past_the_cap_get_503_slow_down_until_a_slot_frees() {
 }
 
 fn self_signed() -> (s3::TlsConfig, CertificateDer<'static>) {
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .expect("generate a self-signed certificate");
     let tls = s3::TlsConfig::from_pem(
         generated.cert.pem().as_bytes(),
         generated.signing_key.serialize_pem().into_bytes(),
     )
-    .unwrap();
+    .expect("the generated pair is a TLS configuration");
     (tls, generated.cert.der().clone())
 }
 
 fn connector(cert: CertificateDer<'static>) -> TlsConnector {
     let mut roots = RootCertStore::empty();
-    roots.add(cert).unwrap();
+    roots.add(cert).expect("trust the test certificate");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .unwrap()
+        .expect("ring offers the default protocol versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
     TlsConnector::from(Arc::new(config))
@@ -193,8 +200,11 @@ async fn connect_tls(
     addr: SocketAddr,
     connector: &TlsConnector,
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let name = ServerName::try_from("localhost").unwrap();
-    connector.connect(name, connect(addr).await).await.unwrap()
+    let name = ServerName::try_from("localhost").expect("a DNS name");
+    connector
+        .connect(name, connect(addr).await)
+        .await
+        .expect("complete the TLS handshake")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

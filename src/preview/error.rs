@@ -25,7 +25,9 @@ pub enum PreviewError {
     Auth(#[from] AuthError),
 
     /// The path names no preview endpoint.
-    #[error("no such endpoint: use GET /thumbnail/{{bucket}}/{{key}} or GET /text/{{bucket}}/{{key}}")]
+    #[error(
+        "no such endpoint: use GET /thumbnail/{{bucket}}/{{key}} or GET /text/{{bucket}}/{{key}}"
+    )]
     NoSuchRoute,
 
     /// A method other than `GET`.

@@ -89,7 +89,8 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
             if error.is_internal() {
                 tracing::error!(error = %ErrorChain(&error), "preview failed");
             } else {
-                tracing::debug!(status = error.status_and_code().0.as_u16(), error = %error, "preview refused");
+                let status = error.status_and_code().0.as_u16();
+                tracing::debug!(status, error = %error, "preview refused");
             }
             error.into_response()
         }
@@ -197,7 +198,11 @@ async fn thumbnail(
     Ok(ok_response("image/jpeg", jpeg))
 }
 
-async fn text(shared: &Arc<Shared>, target: Target, bytes: usize) -> Result<Response, PreviewError> {
+async fn text(
+    shared: &Arc<Shared>,
+    target: Target,
+    bytes: usize,
+) -> Result<Response, PreviewError> {
     let excerpt = render(shared, move |engine| {
         let reader = source::open(engine, &target.bucket, &target.key)?;
         text::from_object(&reader, bytes)
@@ -280,8 +285,17 @@ mod tests {
             }
         );
         assert_eq!(route("/text/docs/readme.md").unwrap().kind, Kind::Text);
-        for path in ["/", "/thumbnail/pics", "/thumbnail/pics/", "/text//k", "/other/b/k"] {
-            assert!(matches!(route(path), Err(PreviewError::NoSuchRoute)), "{path}");
+        for path in [
+            "/",
+            "/thumbnail/pics",
+            "/thumbnail/pics/",
+            "/text//k",
+            "/other/b/k",
+        ] {
+            assert!(
+                matches!(route(path), Err(PreviewError::NoSuchRoute)),
+                "{path}"
+            );
         }
         assert!(matches!(
             route("/text/b/%ff"),

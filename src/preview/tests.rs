@@ -20,7 +20,7 @@ const REGION: &str = "us-east-1";
 
 /// A running preview server over a fresh engine with one bucket and one credential.
 struct Fixture {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     data_dir: std::path::PathBuf,
     engine: Arc<Engine>,
     bucket: BucketRow,
@@ -57,7 +57,7 @@ impl Fixture {
             let _ = stopped.await;
         }));
         Self {
-            _dir: dir,
+            dir,
             data_dir,
             engine,
             bucket,
@@ -163,7 +163,7 @@ impl Fixture {
         format!("127.0.0.1:{}", self.port)
     }
 
-    async fn stop(mut self) {
+    async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -221,7 +221,14 @@ async fn request(
         .expect("a complete response head");
     let head = String::from_utf8(raw[..split].to_vec()).unwrap();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -388,41 +395,67 @@ fn files_holding(dir: &Path, secret: &[u8]) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_png_becomes_a_jpeg_thumbnail_that_fits() {
-    let fixture = Fixture::start().await;
+    let mut fixture = Fixture::start().await;
     let png = noisy_png(640, 320);
     fixture.put("photos/wide.png", Some("image/png"), &png);
 
-    let response = fixture.get("/thumbnail/pics/photos/wide.png", "size=128").await;
-    assert_eq!(response.status, 200, "{:?}", String::from_utf8_lossy(&response.body));
+    let response = fixture
+        .get("/thumbnail/pics/photos/wide.png", "size=128")
+        .await;
+    assert_eq!(
+        response.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&response.body)
+    );
     assert_eq!(response.header("content-type"), Some("image/jpeg"));
     assert_eq!(response.header("cache-control"), Some("no-store"));
     let thumb = image::load_from_memory_with_format(&response.body, ImageFormat::Jpeg).unwrap();
     assert_eq!((thumb.width(), thumb.height()), (128, 64));
 
-    let response = fixture.get_presigned("/thumbnail/pics/photos/wide.png", "").await;
-    assert_eq!(response.status, 200, "{:?}", String::from_utf8_lossy(&response.body));
+    let response = fixture
+        .get_presigned("/thumbnail/pics/photos/wide.png", "")
+        .await;
+    assert_eq!(
+        response.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&response.body)
+    );
     let thumb = image::load_from_memory(&response.body).unwrap();
     assert_eq!((thumb.width(), thumb.height()), (256, 128));
 
-    let response = fixture.get("/thumbnail/pics/photos/wide.png", "size=5").await;
+    let response = fixture
+        .get("/thumbnail/pics/photos/wide.png", "size=5")
+        .await;
     let thumb = image::load_from_memory(&response.body).unwrap();
-    assert_eq!((thumb.width(), thumb.height()), (16, 8), "sizes clamp to 16");
+    assert_eq!(
+        (thumb.width(), thumb.height()),
+        (16, 8),
+        "sizes clamp to 16"
+    );
     fixture.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gif_and_webp_images_get_thumbnails_too() {
-    let fixture = Fixture::start().await;
+    let mut fixture = Fixture::start().await;
     let image = DynamicImage::ImageRgb8(RgbImage::from_fn(90, 60, |x, y| {
         Rgb([(x * 2) as u8, (y * 3) as u8, 128])
     }));
     fixture.put("anim.gif", None, &encode(&image, ImageFormat::Gif));
     fixture.put("pic.webp", None, &encode(&image, ImageFormat::WebP));
     // A misleading name and type change nothing: the bytes say what the image is.
-    fixture.put("really-a-png.txt", Some("text/plain"), &encode(&image, ImageFormat::Png));
+    fixture.put(
+        "really-a-png.txt",
+        Some("text/plain"),
+        &encode(&image, ImageFormat::Png),
+    );
 
     for key in ["anim.gif", "pic.webp", "really-a-png.txt"] {
-        let response = fixture.get(&format!("/thumbnail/pics/{key}"), "size=30").await;
+        let response = fixture
+            .get(&format!("/thumbnail/pics/{key}"), "size=30")
+            .await;
         assert_eq!(response.status, 200, "{key}");
         let thumb = image::load_from_memory(&response.body).unwrap();
         assert_eq!((thumb.width(), thumb.height()), (30, 20), "{key}");
@@ -432,7 +465,7 @@ async fn gif_and_webp_images_get_thumbnails_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_text_excerpt_is_cut_at_a_character_boundary() {
-    let fixture = Fixture::start().await;
+    let mut fixture = Fixture::start().await;
     // "ab" then "€" (3 bytes): 4 bytes end inside the euro sign.
     let text = "ab€ and then some more text that goes on past the excerpt".repeat(20);
     fixture.put("notes/readme", Some("text/markdown"), text.as_bytes());
@@ -440,7 +473,10 @@ async fn a_text_excerpt_is_cut_at_a_character_boundary() {
 
     let response = fixture.get("/text/pics/notes/readme", "bytes=4").await;
     assert_eq!(response.status, 200);
-    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(response.header("x-vh-truncated"), Some("true"));
     assert_eq!(response.body, b"ab");
@@ -461,13 +497,17 @@ async fn a_text_excerpt_is_cut_at_a_character_boundary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_objects_have_no_preview() {
-    let fixture = Fixture::start().await;
+    let mut fixture = Fixture::start().await;
     let mut binary = noise(5000, 3);
     binary[10] = 0;
     fixture.put("blob.bin", Some("application/octet-stream"), &binary);
     fixture.put("dir/", None, b"");
 
-    for path in ["/text/pics/blob.bin", "/thumbnail/pics/blob.bin", "/text/pics/dir/"] {
+    for path in [
+        "/text/pics/blob.bin",
+        "/thumbnail/pics/blob.bin",
+        "/text/pics/dir/",
+    ] {
         let response = fixture.get(path, "").await;
         assert_eq!(response.status, 415, "{path}");
         assert_eq!(response.header("content-type"), Some("application/json"));
@@ -479,12 +519,15 @@ async fn binary_objects_have_no_preview() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_must_carry_a_valid_signature() {
-    let fixture = Fixture::start().await;
+    let mut fixture = Fixture::start().await;
     fixture.put("a.txt", Some("text/plain"), b"hello");
 
     let unsigned = fixture.get_unsigned("/text/pics/a.txt").await;
     assert_eq!(unsigned.status, 401);
-    assert_eq!(unsigned.header("www-authenticate"), Some("AWS4-HMAC-SHA256"));
+    assert_eq!(
+        unsigned.header("www-authenticate"),
+        Some("AWS4-HMAC-SHA256")
+    );
 
     let key = fixture.access_key.clone();
     let wrong_secret = fixture
@@ -511,25 +554,39 @@ async fn requests_must_carry_a_valid_signature() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_buckets_keys_and_paths_are_not_found() {
-    let fixture = Fixture::start().await;
-    for path in ["/text/pics/missing.txt", "/thumbnail/nope/a.png", "/text/pics/a/../b"] {
+    let mut fixture = Fixture::start().await;
+    for path in [
+        "/text/pics/missing.txt",
+        "/thumbnail/nope/a.png",
+        "/text/pics/a/../b",
+    ] {
         let response = fixture.get(path, "").await;
         assert_eq!(response.status, 404, "{path}");
     }
     assert_eq!(fixture.get_unsigned("/elsewhere").await.status, 404);
-    let post = request(fixture.port, "POST", "/text/pics/a.txt", &[("content-length", "0")]).await;
+    let post = request(
+        fixture.port,
+        "POST",
+        "/text/pics/a.txt",
+        &[("content-length", "0")],
+    )
+    .await;
     assert_eq!(post.status, 405);
     fixture.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_images_are_refused_without_harm() {
-    let fixture = Fixture::start_with(PreviewConfig {
+    let mut fixture = Fixture::start_with(PreviewConfig {
         max_source_bytes: 100_000,
         ..PreviewConfig::default()
     })
     .await;
-    fixture.put("bomb.png", Some("image/png"), &png_claiming(100_000, 100_000));
+    fixture.put(
+        "bomb.png",
+        Some("image/png"),
+        &png_claiming(100_000, 100_000),
+    );
     fixture.put("big.png", Some("image/png"), &noisy_png(400, 400));
     fixture.put("ok.png", Some("image/png"), &noisy_png(64, 64));
 
@@ -548,7 +605,7 @@ async fn oversized_images_are_refused_without_harm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_plaintext_or_preview_reaches_the_disk() {
-    let fixture = Fixture::start().await;
+    let mut fixture = Fixture::start().await;
     let png = noisy_png(200, 120);
     let text: String = (0..400)
         .map(|line| format!("line {line:04}: the vault keeps this sentence sealed\n"))
@@ -561,15 +618,21 @@ async fn no_plaintext_or_preview_reaches_the_disk() {
     let excerpt = fixture.get("/text/pics/secret.txt", "bytes=65536").await;
     assert_eq!(excerpt.status, 200);
     assert_eq!(excerpt.body, text.as_bytes());
-    let data_dir = fixture.data_dir.clone();
     fixture.stop().await;
 
+    // The check itself finds plaintext where there is some.
+    let control = fixture.dir.path().join("control");
+    std::fs::create_dir(&control).unwrap();
+    std::fs::write(control.join("copy"), &text.as_bytes()[100..140]).unwrap();
+    assert_eq!(files_holding(&control, text.as_bytes()).len(), 1);
+
+    // The engine stays open: its database and write-ahead log are checked as they are.
     for (what, plaintext) in [
         ("image", png.as_slice()),
         ("text", text.as_bytes()),
         ("thumbnail", thumb.body.as_slice()),
     ] {
-        let leaks = files_holding(&data_dir, plaintext);
+        let leaks = files_holding(&fixture.data_dir, plaintext);
         assert!(leaks.is_empty(), "the {what} is readable in {leaks:?}");
     }
 }

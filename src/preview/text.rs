@@ -13,13 +13,10 @@ use super::error::PreviewError;
 use super::source;
 
 /// Extensions of files that are text, whatever content type they were stored with.
-const TEXT_EXTENSIONS: &[&str] = &[
-    "txt", "text", "md", "markdown", "rst", "adoc", "csv", "tsv", "log", "json", "jsonl",
-    "ndjson", "xml", "yaml", "yml", "toml", "ini", "cfg", "conf", "env", "properties", "html",
-    "htm", "css", "svg", "js", "mjs", "cjs", "ts", "tsx", "jsx", "rs", "py", "rb", "go", "java",
-    "kt", "c", "h", "cc", "cpp", "hpp", "cs", "swift", "php", "pl", "lua", "sh", "bash", "zsh",
-    "fish", "ps1", "bat", "sql", "graphql", "proto", "tex", "srt", "vtt", "diff", "patch",
-];
+const TEXT_EXTENSIONS: &str = "txt text md markdown rst adoc csv tsv log json jsonl ndjson xml \
+    yaml yml toml ini cfg conf env properties html htm css svg js mjs cjs ts tsx jsx rs py rb go \
+    java kt c h cc cpp hpp cs swift php pl lua sh bash zsh fish ps1 bat sql graphql proto tex srt \
+    vtt diff patch";
 
 /// An excerpt ready to send.
 #[derive(Debug)]
@@ -56,7 +53,11 @@ fn declared_text(content_type: Option<&str>, key: &str) -> bool {
         .next()
         .and_then(|name| name.rsplit_once('.'))
         .map(|(_, ext)| ext.to_ascii_lowercase());
-    let by_extension = extension.is_some_and(|ext| TEXT_EXTENSIONS.contains(&ext.as_str()));
+    let by_extension = extension.is_some_and(|ext| {
+        TEXT_EXTENSIONS
+            .split_ascii_whitespace()
+            .any(|known| known == ext)
+    });
     by_type || by_extension
 }
 
@@ -116,7 +117,11 @@ fn without_split_char(bytes: &[u8]) -> &[u8] {
             0xF0..=0xF7 => 4,
             _ => 1,
         };
-        return if needed > back { &bytes[..start] } else { bytes };
+        return if needed > back {
+            &bytes[..start]
+        } else {
+            bytes
+        };
     }
     bytes
 }
@@ -144,8 +149,14 @@ mod tests {
         assert!(declared_text(Some("application/ld+json"), "a"));
         assert!(declared_text(Some("Application/YAML"), "a"));
         assert!(declared_text(None, "dir/notes.MD"));
-        assert!(declared_text(Some("application/octet-stream"), "x/config.yml"));
-        assert!(!declared_text(Some("application/octet-stream"), "photo.jpg"));
+        assert!(declared_text(
+            Some("application/octet-stream"),
+            "x/config.yml"
+        ));
+        assert!(!declared_text(
+            Some("application/octet-stream"),
+            "photo.jpg"
+        ));
         assert!(!declared_text(None, "archive.tar.gz"));
         assert!(!declared_text(None, "dir.txt/blob"));
     }
@@ -160,7 +171,10 @@ mod tests {
         assert_eq!(excerpt(&text[..full], false).unwrap(), "héllo €");
         assert_eq!(excerpt(&text[..2], false).unwrap(), "h");
         assert_eq!(excerpt(&text[..3], false).unwrap(), "hé");
-        assert_eq!(excerpt("😀".as_bytes().get(..3).unwrap(), false).unwrap(), "");
+        assert_eq!(
+            excerpt("😀".as_bytes().get(..3).unwrap(), false).unwrap(),
+            ""
+        );
     }
 
     #[test]

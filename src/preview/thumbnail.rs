@@ -63,9 +63,9 @@ pub fn from_object(
 /// The format of `head`, if it is one thumbnails are made of.
 fn supported_format(head: &[u8]) -> Result<ImageFormat, PreviewError> {
     match image::guess_format(head) {
-        Ok(format @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Gif | ImageFormat::WebP)) => {
-            Ok(format)
-        }
+        Ok(
+            format @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Gif | ImageFormat::WebP),
+        ) => Ok(format),
         Ok(_) | Err(_) => Err(PreviewError::Unsupported(
             "no thumbnail for this object: it is not a JPEG, PNG, GIF or WebP image".to_owned(),
         )),
@@ -84,7 +84,7 @@ fn decode(
     decoder_limits.max_alloc = Some(max_alloc);
     let mut reader = ImageReader::with_format(Cursor::new(source), format);
     reader.limits(decoder_limits);
-    let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let mut decoder = reader.into_decoder().map_err(|err| decode_error(&err))?;
 
     let (width, height) = decoder.dimensions();
     let pixels = u64::from(width) * u64::from(height);
@@ -105,12 +105,13 @@ fn decode(
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|err| decode_error(&err))?;
     image.apply_orientation(orientation);
     Ok(image)
 }
 
-fn decode_error(err: ImageError) -> PreviewError {
+fn decode_error(err: &ImageError) -> PreviewError {
+    tracing::debug!(error = %err, "image refused by its decoder");
     match err {
         ImageError::Limits(_) => PreviewError::TooLarge(
             "the image needs more memory to decode than previews are allowed".to_owned(),
@@ -170,7 +171,12 @@ mod tests {
 
     fn png(width: u32, height: u32) -> Vec<u8> {
         let image = ImageBuffer::from_fn(width, height, |x, y| {
-            Rgba([(x % 256) as u8, (y % 256) as u8, 90, if x < 4 { 0 } else { 255 }])
+            Rgba([
+                (x % 256) as u8,
+                (y % 256) as u8,
+                90,
+                if x < 4 { 0 } else { 255 },
+            ])
         });
         let mut out = Vec::new();
         DynamicImage::ImageRgba8(image)
@@ -214,7 +220,10 @@ mod tests {
             ..LIMITS
         };
         let refused = decode(&png(20, 20), ImageFormat::Png, limits);
-        assert!(matches!(refused, Err(PreviewError::TooLarge(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(PreviewError::TooLarge(_))),
+            "{refused:?}"
+        );
     }
 
     #[test]
@@ -230,6 +239,9 @@ mod tests {
         let mut broken = png(40, 40);
         broken.truncate(broken.len() / 2);
         let refused = decode(&broken, ImageFormat::Png, LIMITS);
-        assert!(matches!(refused, Err(PreviewError::Unsupported(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(PreviewError::Unsupported(_))),
+            "{refused:?}"
+        );
     }
 }

@@ -32,12 +32,13 @@ pub fn scenario() {
         checks.finish();
         return;
     }
-    checks.eq("s3 mb output", made.stdout.trim(), format!("make_bucket: {BUCKET}").as_str());
     checks.eq(
-        "list-buckets after mb",
-        bucket_names(&cli.json(&mut checks, "list-buckets", &["s3api", "list-buckets"])),
-        vec![BUCKET.to_owned()],
+        "s3 mb output",
+        made.stdout.trim(),
+        format!("make_bucket: {BUCKET}").as_str(),
     );
+    let buckets = cli.json(&mut checks, "list-buckets", &["s3api", "list-buckets"]);
+    checks.eq("list-buckets after mb", bucket_names(&buckets), vec![BUCKET.to_owned()]);
 
     small_objects(&cli, &work, &mut checks);
     big_object(&cli, &work, &mut checks);
@@ -60,6 +61,7 @@ impl Cli<'_> {
             command: format!("aws {}", args.join(" ")),
             success: output.success(),
             code: output.status.code(),
+            stdout_bytes: output.stdout.clone().into_bytes(),
             stdout: output.stdout,
             stderr: output.stderr,
         }
@@ -135,7 +137,11 @@ fn small_objects(cli: &Cli<'_>, work: &Workspace, checks: &mut Checks) {
     ] {
         let up = cli.run(&["s3", "cp", &work.arg(name), &url(key)]);
         if let Some(stdout) = checks.ran(&format!("s3 cp up {key}"), &up) {
-            checks.check(&format!("s3 cp up {key} reports the upload"), stdout.contains("upload: "), || stdout.clone());
+            checks.check(
+                &format!("s3 cp up {key} reports the upload"),
+                stdout.contains("upload: "),
+                || stdout.clone(),
+            );
         }
         let back = work.path(&format!("{name}.back"));
         let down = cli.run(&["s3", "cp", &url(key), &path_arg(&back)]);
@@ -146,11 +152,23 @@ fn small_objects(cli: &Cli<'_>, work: &Workspace, checks: &mut Checks) {
             Some(sha256_hex(body)),
         );
         let head = cli.head(checks, key);
-        checks.eq(&format!("head-object {key} ContentLength"), head["ContentLength"].as_u64(), Some(body.len() as u64));
+        checks.eq(
+            &format!("head-object {key} ContentLength"),
+            head["ContentLength"].as_u64(),
+            Some(body.len() as u64),
+        );
     }
 
     // An object that is not there: the CLI reports the S3 code.
-    let missing = cli.run(&["s3api", "get-object", "--bucket", BUCKET, "--key", "small/none.txt", &work.arg("none.back")]);
+    let missing = cli.run(&[
+        "s3api",
+        "get-object",
+        "--bucket",
+        BUCKET,
+        "--key",
+        "small/none.txt",
+        &work.arg("none.back"),
+    ]);
     checks.refused("get-object of a missing key", &missing, "NoSuchKey");
 }
 
@@ -158,17 +176,26 @@ fn big_object(cli: &Cli<'_>, work: &Workspace, checks: &mut Checks) {
     let up = cli.run(&["s3", "cp", &path_arg(&work.big), &url(BIG_KEY)]);
     checks.ran("s3 cp up of 100 MiB (multipart)", &up);
     let head = cli.head(checks, BIG_KEY);
-    checks.eq("100 MiB ContentLength", head["ContentLength"].as_u64(), Some(BIG_SIZE as u64));
+    checks.eq(
+        "100 MiB ContentLength",
+        head["ContentLength"].as_u64(),
+        Some(BIG_SIZE as u64),
+    );
     let etag = head["ETag"].as_str().unwrap_or_default().to_owned();
     checks.check(
         "100 MiB ETag is a multipart ETag of 13 parts",
-        etag.trim_matches('"').ends_with(&format!("-{PARTS_OF_BIG}")),
+        etag.trim_matches('"')
+            .ends_with(&format!("-{PARTS_OF_BIG}")),
         || format!("ETag {etag:?}"),
     );
     let back = work.path("big.back");
     let down = cli.run(&["s3", "cp", &url(BIG_KEY), &path_arg(&back)]);
     checks.ran("s3 cp down of 100 MiB", &down);
-    checks.eq("100 MiB read back with s3 cp", sha256_file(&back), Some(work.big_sha256.clone()));
+    checks.eq(
+        "100 MiB read back with s3 cp",
+        sha256_file(&back),
+        Some(work.big_sha256.clone()),
+    );
 
     let ranged = work.path("ranged.back");
     for (index, &(first, last)) in BIG_RANGES.iter().enumerate() {
@@ -176,7 +203,17 @@ fn big_object(cli: &Cli<'_>, work: &Workspace, checks: &mut Checks) {
         let reply = cli.json(
             checks,
             &format!("get-object --range {range}"),
-            &["s3api", "get-object", "--bucket", BUCKET, "--key", BIG_KEY, "--range", &range, &path_arg(&ranged)],
+            &[
+                "s3api",
+                "get-object",
+                "--bucket",
+                BUCKET,
+                "--key",
+                BIG_KEY,
+                "--range",
+                &range,
+                &path_arg(&ranged),
+            ],
         );
         checks.eq(
             &format!("{range} ContentRange"),
@@ -193,9 +230,16 @@ fn big_object(cli: &Cli<'_>, work: &Workspace, checks: &mut Checks) {
     // A server-side copy of 100 MiB: the CLI copies it in parts (UploadPartCopy).
     let copy_key = "big/copy.bin";
     let copied = cli.run(&["s3", "cp", &url(BIG_KEY), &url(copy_key)]);
-    checks.ran("s3 cp of 100 MiB bucket to bucket (multipart copy)", &copied);
+    checks.ran(
+        "s3 cp of 100 MiB bucket to bucket (multipart copy)",
+        &copied,
+    );
     let head = cli.head(checks, copy_key);
-    checks.eq("100 MiB copy ContentLength", head["ContentLength"].as_u64(), Some(BIG_SIZE as u64));
+    checks.eq(
+        "100 MiB copy ContentLength",
+        head["ContentLength"].as_u64(),
+        Some(BIG_SIZE as u64),
+    );
     // Ranged reads stand in for a second 100 MiB download: they cover every part boundary
     // of interest and the tail.
     for (index, &(first, last)) in BIG_RANGES.iter().enumerate() {
@@ -203,7 +247,17 @@ fn big_object(cli: &Cli<'_>, work: &Workspace, checks: &mut Checks) {
         cli.json(
             checks,
             &format!("get-object of the copy --range {range}"),
-            &["s3api", "get-object", "--bucket", BUCKET, "--key", copy_key, "--range", &range, &path_arg(&ranged)],
+            &[
+                "s3api",
+                "get-object",
+                "--bucket",
+                BUCKET,
+                "--key",
+                copy_key,
+                "--range",
+                &range,
+                &path_arg(&ranged),
+            ],
         );
         checks.eq(
             &format!("copy {range} bytes"),
@@ -219,42 +273,106 @@ fn tree_sync_and_listing(cli: &Cli<'_>, work: &Workspace, checks: &mut Checks) {
     let up = cli.run(&["s3", "sync", &path_arg(&tree), &remote]);
     if let Some(stdout) = checks.ran("s3 sync up of 2,500 files", &up) {
         let uploads = result_lines(&stdout, "upload: ");
-        checks.eq("s3 sync up reports 2,500 uploads", uploads, tree_keys().len());
+        checks.eq(
+            "s3 sync up reports 2,500 uploads",
+            uploads,
+            tree_keys().len(),
+        );
     }
     let again = cli.run(&["s3", "sync", &path_arg(&tree), &remote]);
     if let Some(stdout) = checks.ran("s3 sync up again", &again) {
-        checks.eq("s3 sync up again transfers nothing", result_lines(&stdout, ""), 0);
+        checks.eq(
+            "s3 sync up again transfers nothing",
+            result_lines(&stdout, ""),
+            0,
+        );
     }
     let copy = work.path("tree-back");
     let down = cli.run(&["s3", "sync", &remote, &path_arg(&copy)]);
     if let Some(stdout) = checks.ran("s3 sync down of 2,500 objects", &down) {
         let downloads = result_lines(&stdout, "download: ");
-        checks.eq("s3 sync down reports 2,500 downloads", downloads, tree_keys().len());
+        checks.eq(
+            "s3 sync down reports 2,500 downloads",
+            downloads,
+            tree_keys().len(),
+        );
     }
-    let diff = Command::new("diff").arg("-r").arg(&tree).arg(&copy).output().expect("run diff");
-    checks.check("diff -r of the synced trees", diff.status.success(), || String::from_utf8_lossy(&diff.stdout).into_owned());
+    let diff = Command::new("diff")
+        .arg("-r")
+        .arg(&tree)
+        .arg(&copy)
+        .output()
+        .expect("run diff");
+    checks.check("diff -r of the synced trees", diff.status.success(), || {
+        String::from_utf8_lossy(&diff.stdout).into_owned()
+    });
 
     let top = cli.json(
         checks,
         "list-objects-v2 with a delimiter",
-        &["s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", TREE_PREFIX, "--delimiter", "/"],
+        &[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            TREE_PREFIX,
+            "--delimiter",
+            "/",
+        ],
     );
-    checks.eq("common prefixes at the top of the tree", strings(&top, "CommonPrefixes", "Prefix"), tree_dirs());
-    checks.eq("keys at the top of the tree", strings(&top, "Contents", "Key"), Vec::new());
+    checks.eq(
+        "common prefixes at the top of the tree",
+        strings(&top, "CommonPrefixes", "Prefix"),
+        tree_dirs(),
+    );
+    checks.eq(
+        "keys at the top of the tree",
+        strings(&top, "Contents", "Key"),
+        Vec::new(),
+    );
     let dir = cli.json(
         checks,
         "list-objects-v2 of one directory",
-        &["s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", TREE_LISTED_DIR, "--delimiter", "/"],
+        &[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            TREE_LISTED_DIR,
+            "--delimiter",
+            "/",
+        ],
     );
-    checks.eq("keys of one directory", strings(&dir, "Contents", "Key"), listed_dir_keys());
-    checks.eq("prefixes of one directory", strings(&dir, "CommonPrefixes", "Prefix"), Vec::new());
+    checks.eq(
+        "keys of one directory",
+        strings(&dir, "Contents", "Key"),
+        listed_dir_keys(),
+    );
+    checks.eq(
+        "prefixes of one directory",
+        strings(&dir, "CommonPrefixes", "Prefix"),
+        Vec::new(),
+    );
 
     // Paging without a delimiter: pages of 700 keys, 1,000 keys per CLI call, resumed with the
     // token the CLI prints, until it prints none.
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
     for call in 0..10 {
-        let mut args = vec!["s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", TREE_PREFIX, "--page-size", "700", "--max-items", "1000"];
+        let mut args = vec![
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            BUCKET,
+            "--prefix",
+            TREE_PREFIX,
+            "--page-size",
+            "700",
+            "--max-items",
+            "1000",
+        ];
         if let Some(token) = &token {
             args.extend(["--starting-token", token.as_str()]);
         }
@@ -269,53 +387,113 @@ fn tree_sync_and_listing(cli: &Cli<'_>, work: &Workspace, checks: &mut Checks) {
 
     let ls = cli.run(&["s3", "ls", &remote]);
     if let Some(stdout) = checks.ran("s3 ls of the tree", &ls) {
-        let pre: Vec<String> = stdout.lines().filter_map(|l| l.trim().strip_prefix("PRE ")).map(|p| format!("{TREE_PREFIX}{p}")).collect();
+        let pre: Vec<String> = stdout
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("PRE "))
+            .map(|p| format!("{TREE_PREFIX}{p}"))
+            .collect();
         checks.eq("s3 ls shows the directories", pre, tree_dirs());
     }
     let ls = cli.run(&["s3", "ls", "--recursive", &remote]);
     if let Some(stdout) = checks.ran("s3 ls --recursive of the tree", &ls) {
-        let listed: Vec<String> = stdout.lines().filter_map(|l| l.split_whitespace().last()).map(str::to_owned).collect();
-        checks.eq("s3 ls --recursive lists every key once, in order", listed, tree_keys());
+        let listed: Vec<String> = stdout
+            .lines()
+            .filter_map(|l| l.split_whitespace().last())
+            .map(str::to_owned)
+            .collect();
+        checks.eq(
+            "s3 ls --recursive lists every key once, in order",
+            listed,
+            tree_keys(),
+        );
     }
 }
 
 fn metadata_and_copy(cli: &Cli<'_>, work: &Workspace, checks: &mut Checks) {
     let metadata: Vec<String> = META_PAIRS.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let up = cli.run(&[
-        "s3", "cp", &work.arg("doc.md"), &url(META_KEY),
-        "--content-type", META_CONTENT_TYPE,
-        "--metadata", &metadata.join(","),
+        "s3",
+        "cp",
+        &work.arg("doc.md"),
+        &url(META_KEY),
+        "--content-type",
+        META_CONTENT_TYPE,
+        "--metadata",
+        &metadata.join(","),
     ]);
     checks.ran("s3 cp with --content-type and --metadata", &up);
-    let expected_meta: Value = META_PAIRS.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect::<serde_json::Map<_, _>>().into();
+    let expected_meta: Value = META_PAIRS
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
     for key in [META_KEY, COPY_KEY] {
         if key == COPY_KEY {
             let copied = cli.run(&["s3", "cp", &url(META_KEY), &url(COPY_KEY)]);
             checks.ran("s3 cp bucket to bucket (CopyObject)", &copied);
         }
         let head = cli.head(checks, key);
-        checks.eq(&format!("{key} ContentType"), head["ContentType"].as_str(), Some(META_CONTENT_TYPE));
-        checks.eq(&format!("{key} Metadata"), &head["Metadata"], &expected_meta);
-        checks.eq(&format!("{key} ContentLength"), head["ContentLength"].as_u64(), Some(META_BODY.len() as u64));
+        checks.eq(
+            &format!("{key} ContentType"),
+            head["ContentType"].as_str(),
+            Some(META_CONTENT_TYPE),
+        );
+        checks.eq(
+            &format!("{key} Metadata"),
+            &head["Metadata"],
+            &expected_meta,
+        );
+        checks.eq(
+            &format!("{key} ContentLength"),
+            head["ContentLength"].as_u64(),
+            Some(META_BODY.len() as u64),
+        );
     }
 
     let replaced = cli.json(
         checks,
         "copy-object with REPLACE",
         &[
-            "s3api", "copy-object", "--bucket", BUCKET, "--key", "copy/replaced.md",
-            "--copy-source", &format!("{BUCKET}/{META_KEY}"),
-            "--metadata-directive", "REPLACE", "--metadata", "color=red", "--content-type", "text/plain",
+            "s3api",
+            "copy-object",
+            "--bucket",
+            BUCKET,
+            "--key",
+            "copy/replaced.md",
+            "--copy-source",
+            &format!("{BUCKET}/{META_KEY}"),
+            "--metadata-directive",
+            "REPLACE",
+            "--metadata",
+            "color=red",
+            "--content-type",
+            "text/plain",
         ],
     );
-    checks.check("copy-object reports an ETag", replaced["CopyObjectResult"]["ETag"].is_string(), || replaced.to_string());
+    checks.check(
+        "copy-object reports an ETag",
+        replaced["CopyObjectResult"]["ETag"].is_string(),
+        || replaced.to_string(),
+    );
     let head = cli.head(checks, "copy/replaced.md");
-    checks.eq("replaced copy ContentType", head["ContentType"].as_str(), Some("text/plain"));
-    checks.eq("replaced copy Metadata", head["Metadata"].to_string(), r#"{"color":"red"}"#.to_owned());
+    checks.eq(
+        "replaced copy ContentType",
+        head["ContentType"].as_str(),
+        Some("text/plain"),
+    );
+    checks.eq(
+        "replaced copy Metadata",
+        head["Metadata"].to_string(),
+        r#"{"color":"red"}"#.to_owned(),
+    );
     let back = work.path("replaced.back");
     let down = cli.run(&["s3", "cp", &url("copy/replaced.md"), &path_arg(&back)]);
     checks.ran("s3 cp down of the replaced copy", &down);
-    checks.eq("replaced copy content", sha256_file(&back), Some(sha256_hex(META_BODY)));
+    checks.eq(
+        "replaced copy content",
+        sha256_file(&back),
+        Some(sha256_hex(META_BODY)),
+    );
 }
 
 fn presign(cli: &Cli<'_>, node: &TestNode, aws: &Aws, checks: &mut Checks) {
@@ -328,11 +506,23 @@ fn presign(cli: &Cli<'_>, node: &TestNode, aws: &Aws, checks: &mut Checks) {
         let Some(url) = checks.ran("s3 presign", &presigned) else {
             continue;
         };
-        let kind = if url.contains("X-Amz-Signature=") { "SigV4" } else { "SigV2" };
+        let kind = if url.contains("X-Amz-Signature=") {
+            "SigV4"
+        } else {
+            "SigV2"
+        };
         match fetch_presigned(node, &url) {
             Ok((status, body)) => {
-                checks.eq(&format!("GET of the {kind} presigned URL: status"), status, 200);
-                checks.eq(&format!("GET of the {kind} presigned URL: body"), body, SMALL_BODY.to_vec());
+                checks.eq(
+                    &format!("GET of the {kind} presigned URL: status"),
+                    status,
+                    200,
+                );
+                checks.eq(
+                    &format!("GET of the {kind} presigned URL: body"),
+                    body,
+                    SMALL_BODY.to_vec(),
+                );
             }
             Err(problem) => checks.fail("s3 presign", problem),
         }
@@ -342,9 +532,20 @@ fn presign(cli: &Cli<'_>, node: &TestNode, aws: &Aws, checks: &mut Checks) {
 fn deletes(cli: &Cli<'_>, checks: &mut Checks) {
     let rm = cli.run(&["s3", "rm", &url(SMALL_KEY)]);
     if let Some(stdout) = checks.ran("s3 rm of one object", &rm) {
-        checks.eq("s3 rm reports the deletion", result_lines(&stdout, &format!("delete: {}", url(SMALL_KEY))), 1);
+        checks.eq(
+            "s3 rm reports the deletion",
+            result_lines(&stdout, &format!("delete: {}", url(SMALL_KEY))),
+            1,
+        );
     }
-    let head = cli.run(&["s3api", "head-object", "--bucket", BUCKET, "--key", SMALL_KEY]);
+    let head = cli.run(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        BUCKET,
+        "--key",
+        SMALL_KEY,
+    ]);
     checks.refused("head-object after s3 rm", &head, "(404)");
 
     let delete = serde_json::json!({
@@ -354,31 +555,63 @@ fn deletes(cli: &Cli<'_>, checks: &mut Checks) {
     let deleted = cli.json(
         checks,
         "delete-objects",
-        &["s3api", "delete-objects", "--bucket", BUCKET, "--delete", &delete.to_string()],
+        &[
+            "s3api",
+            "delete-objects",
+            "--bucket",
+            BUCKET,
+            "--delete",
+            &delete.to_string(),
+        ],
     );
     let mut keys = strings(&deleted, "Deleted", "Key");
     keys.sort();
-    checks.eq("delete-objects reports both keys deleted", keys, vec![COPY_KEY.to_owned(), EMPTY_KEY.to_owned()]);
-    checks.eq("delete-objects reports no errors", deleted["Errors"].as_array().map_or(0, Vec::len), 0);
+    checks.eq(
+        "delete-objects reports both keys deleted",
+        keys,
+        vec![COPY_KEY.to_owned(), EMPTY_KEY.to_owned()],
+    );
+    checks.eq(
+        "delete-objects reports no errors",
+        deleted["Errors"].as_array().map_or(0, Vec::len),
+        0,
+    );
 
     let not_empty = cli.run(&["s3", "rb", &format!("s3://{BUCKET}")]);
-    checks.refused("s3 rb of a bucket with objects", &not_empty, "BucketNotEmpty");
+    checks.refused(
+        "s3 rb of a bucket with objects",
+        &not_empty,
+        "BucketNotEmpty",
+    );
 
     let rm = cli.run(&["s3", "rm", "--recursive", &format!("s3://{BUCKET}/")]);
     if let Some(stdout) = checks.ran("s3 rm --recursive", &rm) {
         // The tree, the two large objects, the metadata object and the REPLACE copy.
         let deleted = result_lines(&stdout, "delete: ");
-        checks.eq("s3 rm --recursive deletes every remaining object", deleted, tree_keys().len() + 4);
+        checks.eq(
+            "s3 rm --recursive deletes every remaining object",
+            deleted,
+            tree_keys().len() + 4,
+        );
     }
-    let rest = cli.json(checks, "list-objects-v2 after rm", &["s3api", "list-objects-v2", "--bucket", BUCKET]);
-    checks.eq("bucket is empty after rm --recursive", strings(&rest, "Contents", "Key"), Vec::new());
-    let rb = cli.run(&["s3", "rb", &format!("s3://{BUCKET}")]);
-    if let Some(stdout) = checks.ran("s3 rb", &rb) {
-        checks.eq("s3 rb output", stdout.trim(), format!("remove_bucket: {BUCKET}").as_str());
-    }
+    let rest = cli.json(
+        checks,
+        "list-objects-v2 after rm",
+        &["s3api", "list-objects-v2", "--bucket", BUCKET],
+    );
     checks.eq(
-        "list-buckets after rb",
-        bucket_names(&cli.json(checks, "list-buckets after rb", &["s3api", "list-buckets"])),
+        "bucket is empty after rm --recursive",
+        strings(&rest, "Contents", "Key"),
         Vec::new(),
     );
+    let rb = cli.run(&["s3", "rb", &format!("s3://{BUCKET}")]);
+    if let Some(stdout) = checks.ran("s3 rb", &rb) {
+        checks.eq(
+            "s3 rb output",
+            stdout.trim(),
+            format!("remove_bucket: {BUCKET}").as_str(),
+        );
+    }
+    let buckets = cli.json(checks, "list-buckets after rb", &["s3api", "list-buckets"]);
+    checks.eq("list-buckets after rb", bucket_names(&buckets), Vec::new());
 }

@@ -41,7 +41,11 @@ pub fn scenario_over_https() {
     let node = TestNode::start_with(|config| {
         config.gateway_extra.push((
             "tls".to_owned(),
-            format!("{{cert: \"{}\", key: \"{}\"}}", cert.display(), key.display()),
+            format!(
+                "{{cert: \"{}\", key: \"{}\"}}",
+                cert.display(),
+                key.display()
+            ),
         ));
     });
     let (access_key, secret) = node.create_credential("boto3-https");
@@ -65,7 +69,14 @@ fn self_signed_certificate(dir: &TempDir) -> (PathBuf, PathBuf) {
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
     let output = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
         .arg("-keyout")

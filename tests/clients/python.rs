@@ -42,14 +42,24 @@ pub fn run_scenario(checks: &mut Checks, script: &str, target: &Target<'_>, work
         .env("VH_ACCESS_KEY", target.access_key)
         .env("VH_SECRET_KEY", target.secret)
         .env("VH_BUCKET", target.bucket)
-        .env("VH_WORK_DIR", work.dir.to_str().expect("temporary paths are UTF-8"))
+        .env(
+            "VH_WORK_DIR",
+            work.dir.to_str().expect("temporary paths are UTF-8"),
+        )
         .env("VH_BIG_SHA256", &work.big_sha256);
     if let Some(ca) = &target.ca_bundle {
-        tool = tool.env("VH_CA_BUNDLE", ca.to_str().expect("temporary paths are UTF-8"));
+        tool = tool.env(
+            "VH_CA_BUNDLE",
+            ca.to_str().expect("temporary paths are UTF-8"),
+        );
     }
     let path = script_path(script);
     let run = tool.run(&[path.to_str().expect("the source tree path is UTF-8")]);
-    let last_line = run.stdout.lines().rev().find(|line| !line.trim().is_empty());
+    let last_line = run
+        .stdout
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty());
     let parsed: Option<Value> = last_line.and_then(|line| serde_json::from_str(line).ok());
     let Some(list) = parsed.as_ref().and_then(|v| v["checks"].as_array()) else {
         checks.fail(script, format!("printed no check list; {}", run.describe()));

@@ -3,6 +3,11 @@
 //! everything a client got wrong, and a runner for client programs cut off from the machine's
 //! own S3 settings.
 
+#![allow(
+    dead_code,
+    reason = "tests/rust_sdk.rs includes this module too and uses only part of it"
+)]
+
 use std::fmt::Debug;
 use std::fs;
 use std::io::Read;
@@ -81,7 +86,9 @@ pub fn listed_dir_keys() -> Vec<String> {
 /// so a file that lands under the wrong name shows up in a byte comparison.
 pub fn write_tree(root: &Path) {
     for key in tree_keys() {
-        let relative = key.strip_prefix(TREE_PREFIX).expect("tree keys have the prefix");
+        let relative = key
+            .strip_prefix(TREE_PREFIX)
+            .expect("tree keys have the prefix");
         let file = root.join(relative);
         fs::create_dir_all(file.parent().expect("tree files are in directories"))
             .expect("create a tree directory");
@@ -224,11 +231,11 @@ impl Checks {
     }
 
     /// Records whether `actual` equals `expected`.
-    pub fn eq<T: PartialEq + Debug>(&mut self, what: &str, actual: T, expected: T) -> bool {
+    pub fn eq<T: PartialEq + Debug>(&mut self, what: &str, actual: T, expected: T) {
         let ok = actual == expected;
         self.check(what, ok, || {
             format!("expected {expected:?}, the client reported {actual:?}")
-        })
+        });
     }
 
     /// Records a failure.
@@ -247,7 +254,10 @@ impl Checks {
     pub fn refused(&mut self, what: &str, run: &Run, needle: &str) -> bool {
         let ok = !run.success && (run.stderr.contains(needle) || run.stdout.contains(needle));
         self.check(what, ok, || {
-            format!("expected a failure mentioning {needle:?}; {}", run.describe())
+            format!(
+                "expected a failure mentioning {needle:?}; {}",
+                run.describe()
+            )
         })
     }
 
@@ -281,13 +291,35 @@ pub struct Run {
     pub success: bool,
     /// Its exit code (`None` when a signal ended it).
     pub code: Option<i32>,
-    /// Standard output.
+    /// Standard output, as text (invalid UTF-8 replaced).
     pub stdout: String,
+    /// Standard output, as bytes.
+    pub stdout_bytes: Vec<u8>,
     /// Standard error.
     pub stderr: String,
 }
 
 impl Run {
+    /// Runs `command` and waits for it.
+    ///
+    /// # Panics
+    /// When the program cannot be started.
+    pub fn from_command(command: &mut Command) -> Self {
+        let line = format!("{command:?}");
+        let output = command
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {line}: {e}"));
+        Self {
+            command: line,
+            success: output.status.success(),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stdout_bytes: output.stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// The command, its exit code and its output, cut to a readable length.
     pub fn describe(&self) -> String {
         format!(
@@ -318,11 +350,14 @@ fn clip(text: &str) -> String {
     }
     let head: String = chars[..KEEP].iter().collect();
     let tail: String = chars[chars.len() - KEEP..].iter().collect();
-    format!("{head}\n[... {} characters ...]\n{tail}", chars.len() - 2 * KEEP)
+    format!(
+        "{head}\n[... {} characters ...]\n{tail}",
+        chars.len() - 2 * KEEP
+    )
 }
 
 /// A client program run with a home directory of its own: no `AWS_*`, `BOTO*`, `RCLONE_*`,
-/// `S3CMD*` or proxy variable is inherited, instance metadata is off, and `HOME` and the
+/// `S3CMD*`, `MINIO_*`, `PYTHON*`, `*_CA_BUNDLE` or proxy variable is inherited, instance metadata is off, and `HOME` and the
 /// working directory are the given directory.
 #[derive(Clone, Debug)]
 pub struct Tool {
@@ -361,7 +396,8 @@ impl Tool {
             let inherited_setting = ["AWS_", "BOTO", "RCLONE_", "S3CMD", "MINIO_", "PYTHON"]
                 .iter()
                 .any(|prefix| text.starts_with(prefix))
-                || text.ends_with("_PROXY");
+                || text.ends_with("_PROXY")
+                || text.ends_with("_CA_BUNDLE");
             if inherited_setting {
                 command.env_remove(&name);
             }
@@ -370,7 +406,10 @@ impl Tool {
             .current_dir(&self.home)
             .env("HOME", &self.home)
             .env("AWS_CONFIG_FILE", self.home.join("aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.home.join("aws-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.home.join("aws-credentials"),
+            )
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("NO_PROXY", "127.0.0.1,localhost")
@@ -395,6 +434,7 @@ impl Tool {
             success: output.status.success(),
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stdout_bytes: output.stdout,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }

@@ -218,10 +218,12 @@ impl TestNode {
             .map_or_else(|| "null".to_owned(), |t| format!("\"{t}\""));
         let mut yaml = format!(
             "data_dir: {data}\ncontrol_socket: {socket}\nkeys:\n  provider: {key_provider}\n  \
-             tpm_tcti: {tcti}\ns3_gateway:\n  enabled: true\n  host: 127.0.0.1\n  port: {port}\n",
+             tpm_tcti: {tcti}\nadmin:\n  host: 127.0.0.1\n  port: {admin_port}\n\
+             s3_gateway:\n  enabled: true\n  host: 127.0.0.1\n  port: {port}\n",
             data = self.data_dir().display(),
             socket = self.socket().display(),
             port = self.port,
+            admin_port = free_port(),
         );
         for (key, value) in gateway_extra {
             writeln!(yaml, "  {key}: {value}").expect("write to a String");
@@ -998,6 +1000,68 @@ fn encode_signed_chunks(
         previous = signature;
     }
     out
+}
+
+/// A `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` PUT of `data` in signed chunks of `chunk_size` bytes
+/// whose seed signature (the `Authorization` header) is valid, but whose chunk number
+/// `bad_chunk` (0 is the first; the final empty chunk counts too) carries a wrong signature:
+/// the chain breaks in the middle of the body, after earlier chunks have passed.
+///
+/// # Panics
+/// When `data` in chunks of `chunk_size` has no chunk number `bad_chunk`.
+pub fn signed_chunks_with_bad_signature(
+    port: u16,
+    path: &str,
+    data: &[u8],
+    chunk_size: usize,
+    (access_key, secret): (&str, &str),
+    bad_chunk: usize,
+) -> RawRequest {
+    const STREAMING: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+    let amz_date = amz_date(OffsetDateTime::now_utc());
+    let scope = format!("{}/{REGION}/s3/aws4_request", &amz_date[..8]);
+    // The headers RawRequest::encode sends, in its order: host, the payload claim, then ours.
+    let extra = [
+        ("content-encoding", "aws-chunked".to_owned()),
+        ("x-amz-decoded-content-length", data.len().to_string()),
+        ("x-amz-date", amz_date.clone()),
+    ];
+    let mut headers = vec![
+        ("host".to_owned(), format!("127.0.0.1:{port}")),
+        ("x-amz-content-sha256".to_owned(), STREAMING.to_owned()),
+    ];
+    headers.extend(extra.iter().map(|(n, v)| ((*n).to_owned(), v.clone())));
+    let (signed_names, canonical) = canonical_request("PUT", path, &headers, STREAMING);
+    let key = signing_key(secret, &amz_date[..8]);
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
+    let seed = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()));
+    let mut body = encode_signed_chunks(data, chunk_size, &key, &seed, &amz_date, &scope);
+
+    let marker = b"chunk-signature=";
+    let at = body
+        .windows(marker.len())
+        .enumerate()
+        .filter(|(_, w)| *w == marker)
+        .nth(bad_chunk)
+        .map(|(i, _)| i + marker.len())
+        .unwrap_or_else(|| panic!("the body has no chunk number {bad_chunk}"));
+    // Flip the first hex digit of that signature: still well-formed, no longer right.
+    body[at] = if body[at] == b'0' { b'1' } else { b'0' };
+
+    let mut request = RawRequest::new(port, "PUT", path)
+        .payload(Payload::Claimed(STREAMING.to_owned()))
+        .authorization(&format!(
+            "AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed_names}, \
+             Signature={seed}"
+        ))
+        .body(&body);
+    for (name, value) in &extra {
+        request = request.header(name, value);
+    }
+    request
 }
 
 /// An HTTP answer, fully read.

@@ -219,15 +219,7 @@ impl Parser {
     }
 
     fn reference(&mut self, reference: &BytesRef<'_>) -> Result<(), MalformedXml> {
-        let resolved = match reference.resolve_char_ref().map_err(|_| MalformedXml)? {
-            Some(character) => character.to_string(),
-            None => {
-                let name = reference.decode().map_err(|_| MalformedXml)?;
-                quick_xml::escape::resolve_predefined_entity(&name)
-                    .ok_or(MalformedXml)?
-                    .to_owned()
-            }
-        };
+        let resolved = crate::xml::resolve_reference(reference)?;
         self.text(&resolved);
         Ok(())
     }

@@ -273,6 +273,7 @@ fn parse_complete(body: &[u8]) -> Result<Vec<RequestedPart>, S3Error> {
     let mut path: Vec<String> = Vec::new();
     let mut parts = Vec::new();
     let mut current: Option<PartFields> = None;
+    let mut field_text = String::new();
     loop {
         match reader.read_event().map_err(|_| malformed())? {
             Event::Start(start) => {
@@ -283,9 +284,25 @@ fn parse_complete(body: &[u8]) -> Result<Vec<RequestedPart>, S3Error> {
                 if path.len() == 1 && name == "Part" {
                     current = Some((None, None, Vec::new()));
                 }
+                field_text.clear();
                 path.push(name);
             }
             Event::End(_) => {
+                if path.len() == 3 {
+                    let value = std::mem::take(&mut field_text).trim().to_owned();
+                    if let Some((number, etag, checksums)) = current.as_mut() {
+                        match path[2].as_str() {
+                            "PartNumber" => *number = Some(value.parse().map_err(|_| malformed())?),
+                            "ETag" => *etag = Some(value),
+                            other => {
+                                let algorithm = other.strip_prefix("Checksum").and_then(ChecksumAlgorithm::from_name);
+                                if let Some(algorithm) = algorithm {
+                                    checksums.push((algorithm, value));
+                                }
+                            }
+                        }
+                    }
+                }
                 if path.len() == 2 && path[1] == "Part" {
                     let (number, etag, checksums) = current.take().ok_or_else(malformed)?;
                     parts.push(RequestedPart {
@@ -297,26 +314,10 @@ fn parse_complete(body: &[u8]) -> Result<Vec<RequestedPart>, S3Error> {
                 path.pop();
             }
             Event::Text(text) if path.len() == 3 => {
-                let value = text
-                    .xml_content()
-                    .map_err(|_| malformed())?
-                    .trim()
-                    .to_owned();
-                let Some((number, etag, checksums)) = current.as_mut() else {
-                    continue;
-                };
-                match path[2].as_str() {
-                    "PartNumber" => *number = Some(value.parse().map_err(|_| malformed())?),
-                    "ETag" => *etag = Some(value),
-                    other => {
-                        if let Some(algorithm) = other
-                            .strip_prefix("Checksum")
-                            .and_then(ChecksumAlgorithm::from_name)
-                        {
-                            checksums.push((algorithm, value));
-                        }
-                    }
-                }
+                field_text.push_str(&text.xml_content().map_err(|_| malformed())?);
+            }
+            Event::GeneralRef(reference) if path.len() == 3 => {
+                field_text.push_str(&crate::xml::resolve_reference(&reference).map_err(|_| malformed())?);
             }
             Event::Eof => break,
             _ => {}

@@ -1,7 +1,8 @@
 //! The SigV2 string to sign: the exact bytes a signature covers.
 //!
 //! ```text
-//! METHOD \n Content-MD5 \n Content-Type \n Date-or-Expires \n CanonicalizedAmzHeaders CanonicalizedResource
+//! HTTP-Verb \n Content-MD5 \n Content-Type \n Date (or Expires) \n
+//! CanonicalizedAmzHeaders CanonicalizedResource
 //! ```
 //!
 //! Clients disagree on a few details the specification leaves open, so [`strings_to_sign`]

@@ -24,7 +24,9 @@ pub enum SigV2Error {
     MalformedAuthorization,
 
     /// `AccessDenied`: some but not all of `AWSAccessKeyId`, `Signature` and `Expires`.
-    #[error("Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")]
+    #[error(
+        "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters"
+    )]
     MissingQueryParameters,
 
     /// `AccessDenied`: `Expires` is not a whole number of seconds. Carries the value sent
@@ -135,7 +137,11 @@ mod tests {
     #[test]
     fn codes_statuses_and_fields_follow_s3() {
         let cases = [
-            (SigV2Error::AuthorizationHeaderSpacing, "InvalidArgument", 400),
+            (
+                SigV2Error::AuthorizationHeaderSpacing,
+                "InvalidArgument",
+                400,
+            ),
             (SigV2Error::MalformedAuthorization, "InvalidArgument", 400),
             (SigV2Error::MultipleAuthMechanisms, "InvalidArgument", 400),
             (SigV2Error::MissingQueryParameters, "AccessDenied", 403),
@@ -146,7 +152,11 @@ mod tests {
                 "SignatureDoesNotMatch",
                 403,
             ),
-            (SigV2Error::RequestTimeTooSkewed, "RequestTimeTooSkewed", 403),
+            (
+                SigV2Error::RequestTimeTooSkewed,
+                "RequestTimeTooSkewed",
+                403,
+            ),
         ];
         for (error, code, status) in cases {
             let s3 = S3Error::from(error);

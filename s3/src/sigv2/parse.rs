@@ -203,7 +203,12 @@ mod tests {
         ] {
             assert_eq!(parse_http_date(value), Some(at), "{value}");
         }
-        for bad in ["", "yesterday", "Tue, 32 Mar 2007 19:36:42 GMT", "20070327T253642Z"] {
+        for bad in [
+            "",
+            "yesterday",
+            "Tue, 32 Mar 2007 19:36:42 GMT",
+            "20070327T253642Z",
+        ] {
             assert_eq!(parse_http_date(bad), None, "{bad}");
         }
     }

@@ -1,11 +1,61 @@
-//! The janitor: housekeeping on a timer. It aborts multipart uploads older than
+//! `JanitorService`: housekeeping on a timer. It aborts multipart uploads older than
 //! `s3_gateway.multipart.abort_after_days` (deleting their sealed parts) and retries blob
 //! deletions that an earlier failure left queued.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use vault::Engine;
+
+use crate::config::Config;
+use crate::supervisor::{BoxFuture, Running, Service};
+
+/// The janitor over one engine.
+pub struct JanitorService {
+    engine: Arc<Engine>,
+}
+
+impl JanitorService {
+    /// The janitor over `engine`.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+}
+
+fn max_upload_age(config: &Config) -> Duration {
+    Duration::from_secs(config.s3_gateway.multipart.abort_after_days.saturating_mul(86_400))
+}
+
+impl Service for JanitorService {
+    fn name(&self) -> &'static str {
+        "JanitorService"
+    }
+
+    fn enabled(&self, _config: &Config) -> bool {
+        true
+    }
+
+    fn section(&self, config: &Config) -> serde_json::Value {
+        serde_json::json!({ "abort_after_days": config.s3_gateway.multipart.abort_after_days })
+    }
+
+    fn start<'a>(&'a self, config: &'a Config) -> BoxFuture<'a, anyhow::Result<Running>> {
+        Box::pin(async move {
+            let engine = Arc::clone(&self.engine);
+            let age = max_upload_age(config);
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(async move {
+                tokio::select! {
+                    () = run(engine, age, JANITOR_INTERVAL) => {}
+                    _ = stopped => {}
+                }
+                Ok(())
+            });
+            Ok(Running { task, stop, listen: None })
+        })
+    }
+}
 
 /// How often the janitor runs.
 pub const JANITOR_INTERVAL: Duration = Duration::from_secs(3600);
