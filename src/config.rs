@@ -59,7 +59,12 @@ pub struct PreviewConfig {
 
 impl Default for PreviewConfig {
     fn default() -> Self {
-        Self { enabled: false, host: "127.0.0.1".to_owned(), port: 36970, max_source_mb: 64 }
+        Self {
+            enabled: false,
+            host: "127.0.0.1".to_owned(),
+            port: 36970,
+            max_source_mb: 64,
+        }
     }
 }
 
@@ -77,7 +82,11 @@ pub struct AdminConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self { enabled: true, host: "127.0.0.1".to_owned(), port: 39001 }
+        Self {
+            enabled: true,
+            host: "127.0.0.1".to_owned(),
+            port: 39001,
+        }
     }
 }
 

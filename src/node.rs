@@ -52,7 +52,13 @@ impl Node {
         ];
         let supervisor = Arc::new(Supervisor::new(services));
         let _ = supervisor_slot.set(Arc::downgrade(&supervisor));
-        Self { config_path, config: Mutex::new(config), engine, supervisor, dev }
+        Self {
+            config_path,
+            config: Mutex::new(config),
+            engine,
+            supervisor,
+            dev,
+        }
     }
 
     /// Starts every enabled service. A service that fails to start is reported and retried by
@@ -84,11 +90,17 @@ impl Node {
         }
         for (key, changed) in [
             ("data_dir", current.data_dir != new.data_dir),
-            ("control_socket", current.control_socket != new.control_socket),
+            (
+                "control_socket",
+                current.control_socket != new.control_socket,
+            ),
             ("keys", current.keys != new.keys),
         ] {
             if changed {
-                tracing::warn!(key, "this config change takes effect when the node restarts");
+                tracing::warn!(
+                    key,
+                    "this config change takes effect when the node restarts"
+                );
             }
         }
         let restarted = self.supervisor.reconfigure(&current, &new).await;
@@ -118,9 +130,13 @@ impl Node {
             Request::GatewayStatus => Ok(Output::Gateway(self.service_status(GATEWAY).await?)),
             Request::ServiceStart { name } | Request::ServiceRestart { name } => {
                 let config = self.config.lock().await.clone();
-                Ok(Output::Gateway(self.supervisor.restart(&name, &config).await?))
+                Ok(Output::Service(
+                    self.supervisor.restart(&name, &config).await?,
+                ))
             }
-            Request::ServiceStop { name } => Ok(Output::Gateway(self.supervisor.stop(&name).await?)),
+            Request::ServiceStop { name } => {
+                Ok(Output::Service(self.supervisor.stop(&name).await?))
+            }
             Request::DebugKillService { name } => {
                 self.supervisor.kill(&name).await?;
                 tracing::warn!(service = %name, "service task aborted on request");
@@ -257,15 +273,24 @@ impl Node {
         drop(config);
         let status = self.supervisor.restart(GATEWAY, &applied).await?;
         let gateway = &applied.s3_gateway;
-        if let Some(error) = status.error.filter(|_| enabled && status.state != "running") {
-            anyhow::bail!("S3 gateway enabled in {} but it did not start: {error}", self.config_path.display());
+        if let Some(error) = status
+            .error
+            .filter(|_| enabled && status.state != "running")
+        {
+            anyhow::bail!(
+                "S3 gateway enabled in {} but it did not start: {error}",
+                self.config_path.display()
+            );
         }
         let state = if enabled {
             format!("enabled, listening on {}:{}", gateway.host, gateway.port)
         } else {
             "disabled".to_owned()
         };
-        Ok(done(format!("S3 gateway {state} (saved in {})", self.config_path.display())))
+        Ok(done(format!(
+            "S3 gateway {state} (saved in {})",
+            self.config_path.display()
+        )))
     }
 
     async fn bucket_info(&self, row: BucketRow) -> anyhow::Result<BucketInfo> {

@@ -13,17 +13,26 @@ use anyhow::Context;
 
 /// `host:port` for binding, with brackets around an IPv6 host.
 pub fn socket_address(host: &str, port: u16) -> String {
-    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// A health check for a listening service: a TCP connection to it succeeds. A wildcard address
 /// is checked through loopback.
 pub async fn check_tcp(listen: Option<&str>) -> anyhow::Result<()> {
     let Some(listen) = listen else { return Ok(()) };
-    let target = listen.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
-    tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(&target))
-        .await
-        .with_context(|| format!("connecting to {target} timed out"))?
-        .with_context(|| format!("connect to {target}"))?;
+    let target = listen
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("[::]", "[::1]");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(&target),
+    )
+    .await
+    .with_context(|| format!("connecting to {target} timed out"))?
+    .with_context(|| format!("connect to {target}"))?;
     Ok(())
 }

@@ -90,7 +90,10 @@ impl Supervisor {
     pub fn new(services: Vec<Box<dyn Service>>) -> Self {
         let services = services
             .into_iter()
-            .map(|service| Supervised { slot: Arc::new(Mutex::new(Slot::new(service.name()))), service })
+            .map(|service| Supervised {
+                slot: Arc::new(Mutex::new(Slot::new(service.name()))),
+                service,
+            })
             .collect();
         Self { services }
     }
@@ -99,7 +102,9 @@ impl Supervisor {
         self.services
             .iter()
             .find(|s| s.service.name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| anyhow::anyhow!("no service named {name}; see `vh status` for the names"))
+            .ok_or_else(|| {
+                anyhow::anyhow!("no service named {name}; see `vh status` for the names")
+            })
     }
 
     /// Starts every service `config` enables; failures are recorded, not returned, so one
@@ -128,7 +133,11 @@ impl Supervisor {
     ///
     /// # Errors
     /// No such service.
-    pub async fn restart(self: &Arc<Self>, name: &str, config: &Config) -> anyhow::Result<ServiceStatus> {
+    pub async fn restart(
+        self: &Arc<Self>,
+        name: &str,
+        config: &Config,
+    ) -> anyhow::Result<ServiceStatus> {
         let index = self.index_of(name)?;
         self.apply(index, config).await;
         Ok(self.status_of(index).await)
@@ -136,7 +145,11 @@ impl Supervisor {
 
     fn index_of(&self, name: &str) -> anyhow::Result<usize> {
         let target = self.find(name)?.service.name();
-        Ok(self.services.iter().position(|s| s.service.name() == target).expect("found above"))
+        Ok(self
+            .services
+            .iter()
+            .position(|s| s.service.name() == target)
+            .expect("found above"))
     }
 
     /// Stops, then starts when enabled; the watchdog takes over from there.
@@ -219,7 +232,13 @@ impl Supervisor {
         }
     }
 
-    fn retry_later(self: &Arc<Self>, index: usize, generation: u64, config: Config, backoff: Duration) {
+    fn retry_later(
+        self: &Arc<Self>,
+        index: usize,
+        generation: u64,
+        config: Config,
+        backoff: Duration,
+    ) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             tokio::time::sleep(backoff).await;
@@ -242,7 +261,11 @@ impl Supervisor {
         slot.restarts += 1;
         match supervised.service.start(&config).await {
             Ok(running) => {
-                tracing::info!(service = supervised.service.name(), restarts = slot.restarts, "service restarted");
+                tracing::info!(
+                    service = supervised.service.name(),
+                    restarts = slot.restarts,
+                    "service restarted"
+                );
                 slot.set_running(running, supervised.service.idle());
                 drop(slot);
                 self.watch(index, generation, config);
@@ -287,7 +310,8 @@ impl Supervisor {
     pub async fn kill(&self, name: &str) -> anyhow::Result<()> {
         let supervised = self.find(name)?;
         let slot = supervised.slot.lock().await;
-        slot.abort().ok_or_else(|| anyhow::anyhow!("{} is not running", supervised.service.name()))
+        slot.abort()
+            .ok_or_else(|| anyhow::anyhow!("{} is not running", supervised.service.name()))
     }
 
     async fn status_of(&self, index: usize) -> ServiceStatus {

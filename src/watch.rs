@@ -19,12 +19,19 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// # Errors
 /// The directory of `path` cannot be watched.
 pub fn watch_config(path: &Path, node: Arc<Node>) -> anyhow::Result<notify::RecommendedWatcher> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
     let file_name = path.file_name().map(ToOwned::to_owned);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
-        let touches_file = event.paths.iter().any(|p| p.file_name() == file_name.as_deref());
+        let touches_file = event
+            .paths
+            .iter()
+            .any(|p| p.file_name() == file_name.as_deref());
         if touches_file && (event.kind.is_modify() || event.kind.is_create()) {
             let _ = tx.send(());
         }

@@ -186,10 +186,18 @@ fn to_request(command: Command) -> (Request, bool) {
             (Request::VaultCreate { name }, json.json)
         }
         Command::Vault(VaultCommand::List(flag)) => (Request::VaultList, flag.json),
-        Command::Service(ServiceCommand::Start(s)) => (Request::ServiceStart { name: s.name }, s.json.json),
-        Command::Service(ServiceCommand::Stop(s)) => (Request::ServiceStop { name: s.name }, s.json.json),
-        Command::Service(ServiceCommand::Restart(s)) => (Request::ServiceRestart { name: s.name }, s.json.json),
-        Command::Debug(DebugCommand::KillService { name }) => (Request::DebugKillService { name }, false),
+        Command::Service(ServiceCommand::Start(s)) => {
+            (Request::ServiceStart { name: s.name }, s.json.json)
+        }
+        Command::Service(ServiceCommand::Stop(s)) => {
+            (Request::ServiceStop { name: s.name }, s.json.json)
+        }
+        Command::Service(ServiceCommand::Restart(s)) => {
+            (Request::ServiceRestart { name: s.name }, s.json.json)
+        }
+        Command::Debug(DebugCommand::KillService { name }) => {
+            (Request::DebugKillService { name }, false)
+        }
         Command::S3Gateway(command) => match command {
             GatewayCommand::Enable => (Request::GatewayEnable, false),
             GatewayCommand::Disable => (Request::GatewayDisable, false),

@@ -119,8 +119,10 @@ pub enum Output {
     },
     /// The node's state.
     Status(NodeStatus),
-    /// One service's state.
+    /// The S3 gateway's state (`vh s3-gateway status`; fails when it should run and does not).
     Gateway(ServiceStatus),
+    /// One service's state after `vh service start|stop|restart`.
+    Service(ServiceStatus),
     /// A credential just created, with its secret.
     NewCredential(NewCredential),
     /// Credentials, without secrets.

@@ -12,7 +12,7 @@ pub fn print(output: &Output, json: bool) -> ExitCode {
         let value = match output {
             Output::Done { message } => serde_json::json!({ "message": message }),
             Output::Status(status) => serde_json::json!(status),
-            Output::Gateway(service) => serde_json::json!(service),
+            Output::Gateway(service) | Output::Service(service) => serde_json::json!(service),
             Output::NewCredential(credential) => serde_json::json!(credential),
             Output::Credentials(list) => serde_json::json!(list),
             Output::Bucket(bucket) => serde_json::json!(bucket),
@@ -29,7 +29,9 @@ pub fn print(output: &Output, json: bool) -> ExitCode {
     match output {
         Output::Done { message } => println!("{message}"),
         Output::Status(status) => print_status(status),
-        Output::Gateway(service) => print_services(std::slice::from_ref(service)),
+        Output::Gateway(service) | Output::Service(service) => {
+            print_services(std::slice::from_ref(service));
+        }
         Output::NewCredential(credential) => {
             println!("name:              {}", credential.name);
             println!("access_key_id:     {}", credential.access_key_id);

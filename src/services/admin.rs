@@ -33,7 +33,12 @@ impl AdminService {
     /// An admin listener reporting the gateway's counters; [`AdminService::supervisor_slot`]
     /// must be filled once the supervisor exists.
     pub fn new(gateway: Arc<GatewayMetrics>) -> Self {
-        Self { sources: Sources { supervisor: Arc::new(OnceLock::new()), gateway } }
+        Self {
+            sources: Sources {
+                supervisor: Arc::new(OnceLock::new()),
+                gateway,
+            },
+        }
     }
 
     /// Where the supervisor is put once built (it owns this service, so it comes later).
@@ -56,28 +61,57 @@ async fn services(sources: &Sources) -> Vec<ServiceStatus> {
 
 async fn health(State(sources): State<Sources>) -> Response {
     let services = services(&sources).await;
-    let failing: Vec<&str> = services.iter().filter(|s| !is_healthy(s)).map(|s| s.name.as_str()).collect();
+    let failing: Vec<&str> = services
+        .iter()
+        .filter(|s| !is_healthy(s))
+        .map(|s| s.name.as_str())
+        .collect();
     if failing.is_empty() {
         (StatusCode::OK, "ok\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {}\n", failing.join(", "))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {}\n", failing.join(", ")),
+        )
+            .into_response()
     }
 }
 
 async fn metrics(State(sources): State<Sources>) -> Response {
     let mut out = String::new();
-    let _ = writeln!(out, "# HELP vaulthalla_service_up Whether a service runs (1) or not (0).\n# TYPE vaulthalla_service_up gauge");
+    let _ = writeln!(
+        out,
+        "# HELP vaulthalla_service_up Whether a service runs (1) or not (0).\n# TYPE vaulthalla_service_up gauge"
+    );
     let services = services(&sources).await;
     for service in &services {
         let up = u8::from(matches!(service.state.as_str(), "running" | "idle"));
-        let _ = writeln!(out, "vaulthalla_service_up{{service=\"{}\",state=\"{}\"}} {up}", service.name, service.state);
+        let _ = writeln!(
+            out,
+            "vaulthalla_service_up{{service=\"{}\",state=\"{}\"}} {up}",
+            service.name, service.state
+        );
     }
-    let _ = writeln!(out, "# HELP vaulthalla_service_restarts_total Restarts by the watchdog.\n# TYPE vaulthalla_service_restarts_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP vaulthalla_service_restarts_total Restarts by the watchdog.\n# TYPE vaulthalla_service_restarts_total counter"
+    );
     for service in &services {
-        let _ = writeln!(out, "vaulthalla_service_restarts_total{{service=\"{}\"}} {}", service.name, service.restarts);
+        let _ = writeln!(
+            out,
+            "vaulthalla_service_restarts_total{{service=\"{}\"}} {}",
+            service.name, service.restarts
+        );
     }
     sources.gateway.render(&mut out);
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 impl Service for AdminService {
@@ -113,7 +147,11 @@ impl Service for AdminService {
                     .context("admin listener stopped serving")
             });
             tracing::info!(listen = %bind_addr, "admin listener serving /metrics and /health");
-            Ok(Running { task, stop, listen: Some(bind_addr) })
+            Ok(Running {
+                task,
+                stop,
+                listen: Some(bind_addr),
+            })
         })
     }
 

@@ -21,7 +21,10 @@ pub struct GatewayService {
 impl GatewayService {
     /// The gateway over `engine`.
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine, metrics: Arc::new(GatewayMetrics::default()) }
+        Self {
+            engine,
+            metrics: Arc::new(GatewayMetrics::default()),
+        }
     }
 
     /// The gateway's counters, for the admin listener.
@@ -49,9 +52,11 @@ impl Service for GatewayService {
             let tls = config.tls.as_ref().map(load_tls).transpose()?;
             let scheme = if tls.is_some() { "https" } else { "http" };
             let bind_addr = super::socket_address(&config.host, config.port);
-            let listener = tokio::net::TcpListener::bind(&bind_addr).await.with_context(|| {
-                format!("listen on {bind_addr} (s3_gateway.host / s3_gateway.port)")
-            })?;
+            let listener = tokio::net::TcpListener::bind(&bind_addr)
+                .await
+                .with_context(|| {
+                    format!("listen on {bind_addr} (s3_gateway.host / s3_gateway.port)")
+                })?;
             let gateway = Arc::new(s3::Gateway {
                 engine: Arc::clone(&self.engine),
                 config: gateway_settings(config, tls),
@@ -66,7 +71,11 @@ impl Service for GatewayService {
                 .context("S3 gateway stopped serving")
             });
             tracing::info!(listen = %bind_addr, scheme, "S3 gateway listening");
-            Ok(Running { task, stop, listen: Some(bind_addr) })
+            Ok(Running {
+                task,
+                stop,
+                listen: Some(bind_addr),
+            })
         })
     }
 

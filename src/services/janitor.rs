@@ -24,7 +24,13 @@ impl JanitorService {
 }
 
 fn max_upload_age(config: &Config) -> Duration {
-    Duration::from_secs(config.s3_gateway.multipart.abort_after_days.saturating_mul(86_400))
+    Duration::from_secs(
+        config
+            .s3_gateway
+            .multipart
+            .abort_after_days
+            .saturating_mul(86_400),
+    )
 }
 
 impl Service for JanitorService {
@@ -52,7 +58,11 @@ impl Service for JanitorService {
                 }
                 Ok(())
             });
-            Ok(Running { task, stop, listen: None })
+            Ok(Running {
+                task,
+                stop,
+                listen: None,
+            })
         })
     }
 }

@@ -56,7 +56,11 @@ impl Service for PreviewService {
                 .context("preview server stopped serving")
             });
             tracing::info!(listen = %bind_addr, "HTTP preview server listening");
-            Ok(Running { task, stop, listen: Some(bind_addr) })
+            Ok(Running {
+                task,
+                stop,
+                listen: Some(bind_addr),
+            })
         })
     }
 

@@ -34,7 +34,11 @@ impl Service for SyncService {
                 let _ = stopped.await;
                 Ok(())
             });
-            Ok(Running { task, stop, listen: None })
+            Ok(Running {
+                task,
+                stop,
+                listen: None,
+            })
         })
     }
 }

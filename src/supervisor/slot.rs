@@ -86,7 +86,11 @@ impl Slot {
     }
 
     pub(super) fn set_running(&mut self, running: Running, idle: bool) {
-        self.state = if idle { ServiceState::Idle } else { ServiceState::Running };
+        self.state = if idle {
+            ServiceState::Idle
+        } else {
+            ServiceState::Running
+        };
         self.listen.clone_from(&running.listen);
         self.started_at = Some(SystemTime::now());
         self.started = Some(Instant::now());
@@ -149,11 +153,16 @@ impl Slot {
 
     /// Asks the running instance to stop and waits for it (aborting it after a grace period).
     pub(super) async fn stop(&mut self) {
-        let Some(Running { task, stop, .. }) = self.running.take() else { return };
+        let Some(Running { task, stop, .. }) = self.running.take() else {
+            return;
+        };
         let _ = stop.send(());
         let abort = task.abort_handle();
         if tokio::time::timeout(STOP_GRACE, task).await.is_err() {
-            tracing::warn!(service = self.name, "service did not stop in time and was aborted");
+            tracing::warn!(
+                service = self.name,
+                "service did not stop in time and was aborted"
+            );
             abort.abort();
         }
         self.state = ServiceState::Stopped;
@@ -171,7 +180,10 @@ impl Slot {
             state: self.state.as_str().to_owned(),
             enabled: self.enabled,
             listen: self.listen.clone(),
-            started_at: self.started_at.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+            started_at: self
+                .started_at
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
             restarts: self.restarts,
             error: self.error.clone(),
             requests,
