@@ -36,7 +36,10 @@ fn shipped_config() -> String {
 fn commented_key(line: &str) -> Option<&str> {
     let rest = line.trim_start().strip_prefix('#')?;
     let (key, _) = rest.split_once(':')?;
-    (!key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')).then_some(key)
+    let mut bytes = key.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
+    (first_ok && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+        .then_some(key)
 }
 
 /// The file with every setting uncommented, as an operator deleting each `#` would leave it.
@@ -82,7 +85,10 @@ fn set(text: &str, path: &str, value: &str) -> String {
         out.push_str(line);
         out.push('\n');
     }
-    assert_eq!(found, 1, "`{path}` should be listed once in the shipped config");
+    assert_eq!(
+        found, 1,
+        "`{path}` should be listed once in the shipped config"
+    );
     out
 }
 
@@ -149,13 +155,20 @@ impl Daemon {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status();
         assert!(sent.is_ok_and(|s| s.success()), "send SIGTERM to {pid}");
+        let log = self.log.clone();
+        let read_log = move || fs::read_to_string(&log).unwrap_or_default();
+        let child = &mut self.child;
         let status = wait_for(
             TIMEOUT,
             "vaulthalla to exit after SIGTERM",
-            || self.child.try_wait().expect("poll vaulthalla"),
-            || self.log(),
+            || child.try_wait().expect("poll vaulthalla"),
+            &read_log,
         );
-        assert!(status.success(), "vaulthalla exited with {status}\n{}", self.log());
+        assert!(
+            status.success(),
+            "vaulthalla exited with {status}\n{}",
+            read_log()
+        );
     }
 }
 
