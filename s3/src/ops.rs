@@ -10,9 +10,29 @@ pub mod object;
 pub mod probes;
 pub mod versions;
 
+use std::sync::Arc;
+
 use http::HeaderValue;
+use vault::{Engine, VaultError};
+
+use crate::error::S3Error;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+/// Runs an engine call on a blocking thread; engine errors become S3 errors.
+///
+/// # Errors
+/// The engine's error mapped to S3, or `InternalError` if the task failed.
+pub async fn blocking<T: Send + 'static>(
+    engine: &Arc<Engine>,
+    f: impl FnOnce(&Engine) -> Result<T, VaultError> + Send + 'static,
+) -> Result<T, S3Error> {
+    let engine = Arc::clone(engine);
+    tokio::task::spawn_blocking(move || f(&engine))
+        .await
+        .map_err(|err| S3Error::internal(&err))?
+        .map_err(S3Error::from)
+}
 
 /// An S3 timestamp as listings show it: `2024-01-31T12:34:56.789Z`.
 #[must_use]

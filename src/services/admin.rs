@@ -10,10 +10,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use s3::metrics::GatewayMetrics;
-use tokio::sync::oneshot;
 use vh_cli::protocol::ServiceStatus;
 
-use super::{check_tcp, socket_address};
+use super::{check_tcp, start_listener};
 use crate::config::Config;
 use crate::supervisor::{BoxFuture, Running, Service, Supervisor};
 
@@ -129,29 +128,25 @@ impl Service for AdminService {
 
     fn start<'a>(&'a self, config: &'a Config) -> BoxFuture<'a, anyhow::Result<Running>> {
         Box::pin(async move {
-            let bind_addr = socket_address(&config.admin.host, config.admin.port);
-            let listener = tokio::net::TcpListener::bind(&bind_addr)
-                .await
-                .with_context(|| format!("listen on {bind_addr} (admin.host / admin.port)"))?;
             let app = axum::Router::new()
                 .route("/health", axum::routing::get(health))
                 .route("/metrics", axum::routing::get(metrics))
                 .with_state(self.sources.clone());
-            let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .context("admin listener stopped serving")
-            });
-            tracing::info!(listen = %bind_addr, "admin listener serving /metrics and /health");
-            Ok(Running {
-                task,
-                stop,
-                listen: Some(bind_addr),
-            })
+            let admin = &config.admin;
+            let running = start_listener(
+                &admin.host,
+                admin.port,
+                "admin.host / admin.port",
+                |listener, shutdown| async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                        .context("admin listener stopped serving")
+                },
+            )
+            .await?;
+            tracing::info!(listen = ?running.listen, "admin listener serving /metrics and /health");
+            Ok(running)
         })
     }
 

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use s3::metrics::GatewayMetrics;
-use tokio::sync::oneshot;
 use vault::Engine;
 
-use super::check_tcp;
+use super::{check_tcp, start_listener};
 use crate::config::{Config, GatewayConfig, TlsConfig};
 use crate::supervisor::{BoxFuture, Running, Service};
 
@@ -51,31 +50,25 @@ impl Service for GatewayService {
             let config = &config.s3_gateway;
             let tls = config.tls.as_ref().map(load_tls).transpose()?;
             let scheme = if tls.is_some() { "https" } else { "http" };
-            let bind_addr = super::socket_address(&config.host, config.port);
-            let listener = tokio::net::TcpListener::bind(&bind_addr)
-                .await
-                .with_context(|| {
-                    format!("listen on {bind_addr} (s3_gateway.host / s3_gateway.port)")
-                })?;
             let gateway = Arc::new(s3::Gateway {
                 engine: Arc::clone(&self.engine),
                 config: gateway_settings(config, tls),
                 metrics: Arc::clone(&self.metrics),
             });
-            let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(async move {
-                s3::serve(listener, gateway, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .context("S3 gateway stopped serving")
-            });
-            tracing::info!(listen = %bind_addr, scheme, "S3 gateway listening");
-            Ok(Running {
-                task,
-                stop,
-                listen: Some(bind_addr),
-            })
+            let keys = "s3_gateway.host / s3_gateway.port";
+            let running = start_listener(
+                &config.host,
+                config.port,
+                keys,
+                |listener, shutdown| async move {
+                    s3::serve(listener, gateway, shutdown)
+                        .await
+                        .context("S3 gateway stopped serving")
+                },
+            )
+            .await?;
+            tracing::info!(listen = ?running.listen, scheme, "S3 gateway listening");
+            Ok(running)
         })
     }
 

@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use tokio::sync::oneshot;
 use vault::Engine;
 
-use super::{check_tcp, socket_address};
+use super::{check_tcp, start_listener};
 use crate::config::Config;
 use crate::supervisor::{BoxFuture, Running, Service};
 
@@ -38,29 +37,24 @@ impl Service for PreviewService {
     fn start<'a>(&'a self, config: &'a Config) -> BoxFuture<'a, anyhow::Result<Running>> {
         Box::pin(async move {
             let preview = &config.preview;
-            let bind_addr = socket_address(&preview.host, preview.port);
-            let listener = tokio::net::TcpListener::bind(&bind_addr)
-                .await
-                .with_context(|| format!("listen on {bind_addr} (preview.host / preview.port)"))?;
             let settings = crate::preview::PreviewConfig {
                 max_source_bytes: preview.max_source_mb.saturating_mul(1024 * 1024),
                 ..crate::preview::PreviewConfig::default()
             };
             let engine = Arc::clone(&self.engine);
-            let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(async move {
-                crate::preview::serve(listener, engine, settings, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .context("preview server stopped serving")
-            });
-            tracing::info!(listen = %bind_addr, "HTTP preview server listening");
-            Ok(Running {
-                task,
-                stop,
-                listen: Some(bind_addr),
-            })
+            let running = start_listener(
+                &preview.host,
+                preview.port,
+                "preview.host / preview.port",
+                |listener, shutdown| async move {
+                    crate::preview::serve(listener, engine, settings, shutdown)
+                        .await
+                        .context("preview server stopped serving")
+                },
+            )
+            .await?;
+            tracing::info!(listen = ?running.listen, "HTTP preview server listening");
+            Ok(running)
         })
     }
 

@@ -5,9 +5,8 @@ use axum::body::Body;
 use axum::response::Response;
 use http::StatusCode;
 use http_body_util::BodyExt;
-use vault::VaultError;
 
-use super::iso8601_ms;
+use super::{blocking, iso8601_ms};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::xml::{self, XmlWriter};
 use crate::{Gateway, OWNER_DISPLAY_NAME, OWNER_ID};
@@ -24,23 +23,12 @@ pub fn xml_response(document: String) -> Response {
         .expect("valid response")
 }
 
-async fn blocking<T: Send + 'static>(
-    gateway: &Gateway,
-    f: impl FnOnce(&vault::Engine) -> Result<T, VaultError> + Send + 'static,
-) -> Result<T, S3Error> {
-    let engine = std::sync::Arc::clone(&gateway.engine);
-    tokio::task::spawn_blocking(move || f(&engine))
-        .await
-        .map_err(|err| S3Error::internal(&err))?
-        .map_err(S3Error::from)
-}
-
 /// `GET /`.
 ///
 /// # Errors
 /// A metadata failure.
 pub async fn list_buckets(gateway: &Gateway) -> Result<Response, S3Error> {
-    let buckets = blocking(gateway, vault::Engine::list_buckets).await?;
+    let buckets = blocking(&gateway.engine, vault::Engine::list_buckets).await?;
     let mut xml = XmlWriter::new();
     xml.open_root("ListAllMyBucketsResult");
     xml.open("Owner");
@@ -87,7 +75,7 @@ pub async fn create_bucket(gateway: &Gateway, name: &str, body: Body) -> Result<
     }
     let name_owned = name.to_owned();
     let api_exclusive = gateway.config.default_api_exclusive;
-    blocking(gateway, move |engine| {
+    blocking(&gateway.engine, move |engine| {
         engine.create_local_bucket(&name_owned, api_exclusive)
     })
     .await?;
@@ -113,7 +101,7 @@ pub fn head_bucket(gateway: &Gateway) -> Response {
 /// `NoSuchBucket`, `BucketNotEmpty`.
 pub async fn delete_bucket(gateway: &Gateway, name: &str) -> Result<Response, S3Error> {
     let name = name.to_owned();
-    blocking(gateway, move |engine| engine.delete_bucket(&name)).await?;
+    blocking(&gateway.engine, move |engine| engine.delete_bucket(&name)).await?;
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)
         .body(Body::empty())

@@ -24,12 +24,12 @@ const URL_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
-struct Encoder {
-    url: bool,
+pub(crate) struct Encoder {
+    pub(crate) url: bool,
 }
 
 impl Encoder {
-    fn apply(&self, text: &str) -> String {
+    pub(crate) fn apply(&self, text: &str) -> String {
         if self.url {
             utf8_percent_encode(text, URL_ENCODE_SET).to_string()
         } else {
@@ -38,7 +38,7 @@ impl Encoder {
     }
 }
 
-fn parse_max_keys(query: &[(String, String)]) -> Result<usize, S3Error> {
+pub(crate) fn parse_max_keys(query: &[(String, String)]) -> Result<usize, S3Error> {
     match query_value(query, "max-keys") {
         None => Ok(MAX_KEYS),
         Some(value) => value
@@ -55,7 +55,7 @@ fn parse_max_keys(query: &[(String, String)]) -> Result<usize, S3Error> {
     }
 }
 
-fn parse_encoding(query: &[(String, String)]) -> Result<Encoder, S3Error> {
+pub(crate) fn parse_encoding(query: &[(String, String)]) -> Result<Encoder, S3Error> {
     match query_value(query, "encoding-type") {
         None => Ok(Encoder { url: false }),
         Some(value) if value.eq_ignore_ascii_case("url") => Ok(Encoder { url: true }),

@@ -1,8 +1,6 @@
 //! Multipart uploads: CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
 //! AbortMultipartUpload, ListMultipartUploads, ListParts.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::response::Response;
 use http::StatusCode;
@@ -11,11 +9,11 @@ use http::request::Parts;
 use http_body_util::BodyExt;
 use vault::meta::parts::StoredPart;
 use vault::meta::uploads::{Upload, UploadQuery};
-use vault::{BucketRow, CompletePart, Engine, MAX_PART_NUMBER, VaultError};
+use vault::{BucketRow, CompletePart, MAX_PART_NUMBER, VaultError};
 
 use super::bucket::xml_response;
-use super::iso8601_ms;
 use super::object::{attrs_from_headers, object_key, write_condition};
+use super::{blocking, iso8601_ms};
 use crate::auth::Authenticated;
 use crate::body::{self, BodyExpectations};
 use crate::checksum::{ChecksumAlgorithm, combine};
@@ -48,17 +46,6 @@ fn parse_declared(declared: Option<&str>) -> Option<(ChecksumAlgorithm, Checksum
         ChecksumKind::Composite
     };
     Some((ChecksumAlgorithm::from_name(name)?, kind))
-}
-
-async fn blocking<T: Send + 'static>(
-    engine: &Arc<Engine>,
-    f: impl FnOnce(&Engine) -> Result<T, VaultError> + Send + 'static,
-) -> Result<T, S3Error> {
-    let engine = Arc::clone(engine);
-    tokio::task::spawn_blocking(move || f(&engine))
-        .await
-        .map_err(|err| S3Error::internal(&err))?
-        .map_err(S3Error::from)
 }
 
 fn invalid_argument(message: &str) -> S3Error {
@@ -295,7 +282,9 @@ fn parse_complete(body: &[u8]) -> Result<Vec<RequestedPart>, S3Error> {
                             "PartNumber" => *number = Some(value.parse().map_err(|_| malformed())?),
                             "ETag" => *etag = Some(value),
                             other => {
-                                let algorithm = other.strip_prefix("Checksum").and_then(ChecksumAlgorithm::from_name);
+                                let algorithm = other
+                                    .strip_prefix("Checksum")
+                                    .and_then(ChecksumAlgorithm::from_name);
                                 if let Some(algorithm) = algorithm {
                                     checksums.push((algorithm, value));
                                 }
@@ -317,7 +306,8 @@ fn parse_complete(body: &[u8]) -> Result<Vec<RequestedPart>, S3Error> {
                 field_text.push_str(&text.xml_content().map_err(|_| malformed())?);
             }
             Event::GeneralRef(reference) if path.len() == 3 => {
-                field_text.push_str(&crate::xml::resolve_reference(&reference).map_err(|_| malformed())?);
+                field_text
+                    .push_str(&crate::xml::resolve_reference(&reference).map_err(|_| malformed())?);
             }
             Event::Eof => break,
             _ => {}

@@ -1,7 +1,5 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
@@ -11,10 +9,10 @@ use http::request::Parts;
 use tokio::sync::mpsc;
 use vault::meta::parts::StoredPart;
 use vault::meta::{Entry, ObjectAttrs, WriteCondition};
-use vault::{BucketRow, Engine, ObjectKey, VaultError};
+use vault::{BucketRow, ObjectKey, VaultError};
 
 use super::conditional::{self, ByteRange, Precondition};
-use super::http_date_ms;
+use super::{blocking, http_date_ms};
 use crate::Gateway;
 use crate::auth::Authenticated;
 use crate::body::{self, BodyExpectations};
@@ -35,17 +33,6 @@ const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 pub fn object_key(target: &Target) -> Result<ObjectKey, S3Error> {
     let key = target.key.as_deref().unwrap_or_default();
     ObjectKey::parse(key).map_err(|err| S3Error::from(VaultError::InvalidKey(err)))
-}
-
-async fn blocking<T: Send + 'static>(
-    engine: &Arc<Engine>,
-    f: impl FnOnce(&Engine) -> Result<T, VaultError> + Send + 'static,
-) -> Result<T, S3Error> {
-    let engine = Arc::clone(engine);
-    tokio::task::spawn_blocking(move || f(&engine))
-        .await
-        .map_err(|err| S3Error::internal(&err))?
-        .map_err(S3Error::from)
 }
 
 /// `PUT /bucket/key`.

@@ -7,7 +7,6 @@
 //! pruners) page through it and delete what it returns.
 
 use axum::response::Response;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use vault::BucketRow;
 use vault::meta::{ListItem, ListQuery};
 
@@ -18,20 +17,10 @@ use crate::router::query_value;
 use crate::xml::XmlWriter;
 use crate::{Gateway, OWNER_DISPLAY_NAME, OWNER_ID};
 
-/// The most versions and common prefixes one page holds, as in S3.
-const MAX_KEYS: usize = 1000;
 /// The version id of every object in a bucket without versioning.
 const NULL_VERSION: &str = "null";
 /// The ETag of content-less entries (directory markers): the MD5 of nothing.
 const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
-
-/// What `encoding-type=url` leaves unescaped: S3 keeps `/` readable.
-const URL_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
 
 /// The request's parameters, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,8 +41,8 @@ impl VersionsQuery {
             delimiter: text("delimiter"),
             key_marker: text("key-marker"),
             version_id_marker: text("version-id-marker"),
-            max_keys: parse_max_keys(query_value(query, "max-keys"))?,
-            url_encoding: parse_encoding(query_value(query, "encoding-type"))?,
+            max_keys: super::list::parse_max_keys(query)?,
+            url_encoding: super::list::parse_encoding(query)?.url,
         };
         if parsed.version_id_marker.is_empty() {
             return Ok(parsed);
@@ -93,39 +82,10 @@ impl VersionsQuery {
     }
 
     fn encode(&self, text: &str) -> String {
-        if self.url_encoding {
-            utf8_percent_encode(text, URL_ENCODE_SET).to_string()
-        } else {
-            text.to_owned()
+        super::list::Encoder {
+            url: self.url_encoding,
         }
-    }
-}
-
-fn parse_max_keys(value: Option<&str>) -> Result<usize, S3Error> {
-    let Some(value) = value else {
-        return Ok(MAX_KEYS);
-    };
-    value
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n >= 0)
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX).min(MAX_KEYS))
-        .ok_or_else(|| {
-            S3Error::new(
-                S3ErrorCode::InvalidArgument,
-                "Provided max-keys not an integer or within integer range",
-            )
-        })
-}
-
-fn parse_encoding(value: Option<&str>) -> Result<bool, S3Error> {
-    match value {
-        None => Ok(false),
-        Some(value) if value.eq_ignore_ascii_case("url") => Ok(true),
-        Some(_) => Err(S3Error::new(
-            S3ErrorCode::InvalidArgument,
-            "Invalid Encoding Method specified in Request",
-        )),
+        .apply(text)
     }
 }
 
@@ -320,6 +280,6 @@ mod tests {
         let parsed =
             VersionsQuery::parse(&query("versions&delimiter=/&prefix=p/&key-marker=p/q/")).unwrap();
         assert!(parsed.listing().after_prefix);
-        assert_eq!(VersionsQuery::parse(&[]).unwrap().max_keys, MAX_KEYS);
+        assert_eq!(VersionsQuery::parse(&[]).unwrap().max_keys, 1000);
     }
 }
