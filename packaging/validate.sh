@@ -180,7 +180,9 @@ cleanup() {
         pkill -TERM -P "$NODE_RUNNER"
         wait "$NODE_RUNNER" 2>/dev/null
     fi
-    [ -n "$SWTPM_PID" ] && kill -TERM "$SWTPM_PID" 2>/dev/null
+    if [ -n "$SWTPM_PID" ] && kill -TERM "$SWTPM_PID" 2>/dev/null; then
+        for _ in $(seq 50); do kill -0 "$SWTPM_PID" 2>/dev/null || break; sleep 0.1; done
+    fi
     if [ -n "$(deb_status)" ]; then
         DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq vaulthalla >/dev/null 2>&1 ||
             dpkg --purge vaulthalla >/dev/null 2>&1
@@ -199,8 +201,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'fail "line $LINENO: $BASH_COMMAND"' ERR
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'printf "validate: interrupted\n" >&2; exit 130' INT
+trap 'printf "validate: terminated\n" >&2; exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------
 step "Build the packages"
@@ -321,6 +323,16 @@ if command -v systemd-analyze >/dev/null; then
         "$(installed_unit vaulthalla.service)" "$(installed_unit vaulthalla-swtpm.service)"
 else
     note "systemd-analyze is not installed: unit verification skipped"
+fi
+if command -v udevadm >/dev/null && [ -e /sys/class/mem/null ]; then
+    # udevadm test reads every rules file, and names each bad line of one.
+    udev_report=$(udevadm test /sys/class/mem/null 2>&1 || true)
+    check "udev reads 60-vaulthalla-tpm.rules" \
+        grep -q 'Reading rules file: .*/60-vaulthalla-tpm.rules' <<<"$udev_report"
+    expect_eq "udev finds no error in 60-vaulthalla-tpm.rules" "" \
+        "$(grep '60-vaulthalla-tpm.rules:' <<<"$udev_report" || true)"
+else
+    note "udevadm is not installed: the udev rules are not checked"
 fi
 for key in User Group SupplementaryGroups RuntimeDirectory StateDirectory ConfigurationDirectory \
     Restart NoNewPrivileges; do

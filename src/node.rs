@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, anyhow, bail};
 use tokio::sync::Mutex;
-use vault::{BucketRow, CredentialRow, Engine, VaultId, VaultRow};
+use tokio::task::JoinHandle;
+use vault::{BucketRow, CredentialRow, Engine, VaultError, VaultId, VaultRow};
 use vh_cli::protocol::{
-    BucketInfo, CredentialInfo, NewCredential, NodeStatus, Output, Request, VaultInfo,
+    BucketDetail, BucketInfo, CredentialInfo, NewCredential, NodeStatus, Output, PROTOCOL_VERSION,
+    Request, VaultDetail, VaultInfo, VersionInfo,
 };
 
 use crate::config::Config;
@@ -22,6 +25,10 @@ use crate::supervisor::{Service, Supervisor};
 
 /// The S3 gateway's service name.
 const GATEWAY: &str = "S3GatewayService";
+/// How often the credentials' last-use times kept in memory are written to the database.
+const CREDENTIAL_USE_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
+/// The longest credential description accepted, in characters.
+const MAX_DESCRIPTION_CHARS: usize = 256;
 
 /// The running node.
 pub struct Node {
@@ -31,6 +38,8 @@ pub struct Node {
     supervisor: Arc<Supervisor>,
     /// A development node: its paths are fixed whatever its config file says.
     dev: bool,
+    /// The task writing credentials' last-use times to the database.
+    use_flusher: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 fn secs(ms: i64) -> u64 {
@@ -58,6 +67,7 @@ impl Node {
             engine,
             supervisor,
             dev,
+            use_flusher: std::sync::Mutex::new(None),
         }
     }
 
@@ -66,11 +76,37 @@ impl Node {
     pub async fn start(&self) {
         let config = self.config.lock().await.clone();
         self.supervisor.start_all(&config).await;
+        let engine = Arc::clone(&self.engine);
+        let flusher = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(CREDENTIAL_USE_FLUSH_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                flush_credential_use(&engine).await;
+            }
+        });
+        let previous = self
+            .use_flusher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(flusher);
+        if let Some(previous) = previous {
+            previous.abort();
+        }
     }
 
-    /// Stops every service.
+    /// Stops every service and writes the last credential use times.
     pub async fn shutdown(&self) {
+        let flusher = self
+            .use_flusher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(flusher) = flusher {
+            flusher.abort();
+        }
         self.supervisor.stop_all().await;
+        flush_credential_use(&self.engine).await;
     }
 
     /// Re-reads the config file after a change and restarts the services whose section changed.
@@ -113,9 +149,10 @@ impl Node {
         f: impl FnOnce(&Engine) -> Result<T, vault::VaultError> + Send + 'static,
     ) -> anyhow::Result<T> {
         let engine = Arc::clone(&self.engine);
-        Ok(tokio::task::spawn_blocking(move || f(&engine))
+        tokio::task::spawn_blocking(move || f(&engine))
             .await
-            .context("engine task")??)
+            .context("engine task")?
+            .map_err(with_hint)
     }
 
     /// Answers one control request.
@@ -125,6 +162,10 @@ impl Node {
     pub async fn handle(&self, request: Request) -> anyhow::Result<Output> {
         match request {
             Request::Status => self.status().await,
+            Request::Version => Ok(Output::Version(VersionInfo {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                protocol: PROTOCOL_VERSION,
+            })),
             Request::GatewayEnable => self.set_gateway_enabled(true).await,
             Request::GatewayDisable => self.set_gateway_enabled(false).await,
             Request::GatewayStatus => Ok(Output::Gateway(self.service_status(GATEWAY).await?)),
@@ -142,20 +183,27 @@ impl Node {
                 tracing::warn!(service = %name, "service task aborted on request");
                 Ok(done(format!("aborted {name}; the watchdog restarts it")))
             }
-            Request::CredentialCreate { name } => {
-                let created = self.blocking(move |e| e.create_credential(&name)).await?;
-                tracing::info!(access_key = %created.access_key, name = %created.name, "gateway credential created");
-                Ok(Output::NewCredential(NewCredential {
-                    name: created.name,
-                    access_key_id: created.access_key,
-                    secret_access_key: created.secret.expose_secret().to_owned(),
-                }))
+            Request::CredentialCreate {
+                name,
+                description,
+                expires_at_ms,
+            } => {
+                self.create_credential(name, description, expires_at_ms)
+                    .await
             }
             Request::CredentialList => {
                 let rows = self.blocking(Engine::list_credentials).await?;
+                let now = vault::meta::now_ms();
                 Ok(Output::Credentials(
-                    rows.into_iter().map(credential_info).collect(),
+                    rows.into_iter().map(|r| credential_info(r, now)).collect(),
                 ))
+            }
+            Request::CredentialShow { access_key } => {
+                let row = self.blocking(move |e| e.credential(&access_key)).await?;
+                Ok(Output::Credential(credential_info(
+                    row,
+                    vault::meta::now_ms(),
+                )))
             }
             Request::CredentialRevoke { access_key } => {
                 let key = access_key.clone();
@@ -204,6 +252,20 @@ impl Node {
                         .collect(),
                 ))
             }
+            Request::BucketShow { name } => {
+                let (row, vaults, (objects, bytes)) = self
+                    .blocking(move |e| {
+                        let row = e.bucket(&name)?;
+                        let usage = e.vault_usage(row.vault)?;
+                        Ok((row, e.list_vaults()?, usage))
+                    })
+                    .await?;
+                Ok(Output::BucketDetail(BucketDetail {
+                    bucket: bucket_info_with(row, &vaults),
+                    objects,
+                    bytes,
+                }))
+            }
             Request::BucketUnbind { name } => {
                 let row = self.blocking(move |e| e.unbind_bucket(&name)).await?;
                 Ok(done(format!(
@@ -220,6 +282,35 @@ impl Node {
                     buckets: Vec::new(),
                 }))
             }
+            Request::VaultShow { vault } => {
+                let (row, buckets, (objects, bytes)) = self
+                    .blocking(move |e| {
+                        let row = e.find_vault(&vault)?;
+                        let usage = e.vault_usage(row.id)?;
+                        Ok((row, e.list_buckets()?, usage))
+                    })
+                    .await?;
+                Ok(Output::VaultDetail(VaultDetail {
+                    vault: vault_info(row, &buckets),
+                    objects,
+                    bytes,
+                }))
+            }
+            Request::VaultRename { vault, new_name } => {
+                let (old, new) = self
+                    .blocking(move |e| {
+                        let old = e.find_vault(&vault)?;
+                        let new = e.rename_vault(old.id, &new_name)?;
+                        Ok((old, new))
+                    })
+                    .await?;
+                tracing::info!(vault = %new.id, from = %old.name, to = %new.name, "vault renamed");
+                Ok(done(format!(
+                    "renamed vault {} (id {}) to {}",
+                    old.name, new.id, new.name
+                )))
+            }
+            Request::VaultDelete { vault, force } => self.delete_vault(vault, force).await,
             Request::VaultList => {
                 let (vaults, buckets) = self
                     .blocking(|e| Ok((e.list_vaults()?, e.list_buckets()?)))
@@ -232,6 +323,97 @@ impl Node {
                 ))
             }
         }
+    }
+
+    async fn create_credential(
+        &self,
+        name: String,
+        description: Option<String>,
+        expires_at_ms: Option<i64>,
+    ) -> anyhow::Result<Output> {
+        let description = description.filter(|d| !d.trim().is_empty());
+        if let Some(text) = &description {
+            check_description(text)?;
+        }
+        if let Some(at) = expires_at_ms.filter(|at| *at <= vault::meta::now_ms()) {
+            let when = time::OffsetDateTime::from_unix_timestamp(at.div_euclid(1000))
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_else(|| format!("{at} ms since the epoch"));
+            bail!(
+                "the expiry time {when} is in the past; give --expires a future RFC 3339 time or \
+                 a duration such as 30d, 12h or 90m"
+            );
+        }
+        let stored_description = description.clone();
+        let created = self
+            .blocking(move |e| {
+                e.create_credential_with(&name, description.as_deref(), expires_at_ms)
+            })
+            .await?;
+        tracing::info!(
+            access_key = %created.access_key,
+            name = %created.name,
+            expires_ms = ?expires_at_ms,
+            "gateway credential created"
+        );
+        Ok(Output::NewCredential(NewCredential {
+            name: created.name,
+            access_key_id: created.access_key,
+            secret_access_key: created.secret.expose_secret().to_owned(),
+            description: stored_description,
+            expires_at: expires_at_ms.map(secs),
+        }))
+    }
+
+    /// Deletes a vault; with `force`, unbinds the buckets it serves first.
+    async fn delete_vault(&self, vault: String, force: bool) -> anyhow::Result<Output> {
+        let (row, bound, (objects, bytes)) = self
+            .blocking(move |e| {
+                let row = e.find_vault(&vault)?;
+                let bound: Vec<String> = e
+                    .list_buckets()?
+                    .into_iter()
+                    .filter(|b| b.vault == row.id)
+                    .map(|b| b.name)
+                    .collect();
+                let usage = e.vault_usage(row.id)?;
+                Ok((row, bound, usage))
+            })
+            .await?;
+        if !force && !bound.is_empty() {
+            bail!(
+                "vault {} (id {}) is bound to bucket(s) {}; unbind them with `vh s3-gateway \
+                 bucket unbind NAME`, or pass --force to unbind them and delete the vault",
+                row.name,
+                row.id,
+                bound.join(", ")
+            );
+        }
+        let id = row.id;
+        let unbound = if force {
+            self.blocking(move |e| e.delete_vault_and_unbind(id))
+                .await?
+                .into_iter()
+                .map(|b| b.name)
+                .collect()
+        } else {
+            self.blocking(move |e| e.delete_vault(id)).await?;
+            Vec::new()
+        };
+        tracing::info!(vault = %id, name = %row.name, unbound = ?unbound, objects, "vault deleted");
+        let mut message = String::new();
+        if !unbound.is_empty() {
+            message = format!("unbound bucket(s) {}; ", unbound.join(", "));
+        }
+        message.push_str(&format!(
+            "deleted vault {} (id {}) with {objects} object(s), {bytes} bytes",
+            row.name, id
+        ));
+        Ok(done(message))
     }
 
     async fn status(&self) -> anyhow::Result<Output> {
@@ -299,11 +481,63 @@ impl Node {
     }
 }
 
-fn credential_info(row: CredentialRow) -> CredentialInfo {
+/// Writes the credentials' last-use times; a failure is logged and retried at the next flush.
+async fn flush_credential_use(engine: &Arc<Engine>) {
+    let engine = Arc::clone(engine);
+    let flushed = tokio::task::spawn_blocking(move || engine.flush_credential_use()).await;
+    match flushed {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            let error = format!("{:#}", anyhow::Error::new(err));
+            tracing::warn!(%error, "recording credential use failed; retrying later");
+        }
+        Err(err) => tracing::warn!(error = %err, "credential use flush task failed"),
+    }
+}
+
+fn check_description(text: &str) -> anyhow::Result<()> {
+    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+        bail!("the description is longer than {MAX_DESCRIPTION_CHARS} characters; shorten it");
+    }
+    if text.chars().any(char::is_control) {
+        bail!("the description holds control characters (such as newlines); use plain text");
+    }
+    Ok(())
+}
+
+/// The engine's error for the operator, with the `vh` command that helps where there is one.
+fn with_hint(err: VaultError) -> anyhow::Error {
+    let hint = match &err {
+        VaultError::NoSuchVault(_) => "list vaults with `vh vault list`",
+        VaultError::VaultExists(_) => "choose another name (`vh vault list` shows those taken)",
+        VaultError::NoSuchBucket(_) => "list buckets with `vh s3-gateway bucket list`",
+        VaultError::BucketExists(_) => {
+            "choose another name (`vh s3-gateway bucket list` shows those taken)"
+        }
+        VaultError::NoSuchCredential(_) => "list credentials with `vh s3-gateway creds list`",
+        // The other errors either say what to change themselves (names, a bound vault) or are
+        // failures of the node, whose chain says what failed.
+        _ => return anyhow::Error::new(err),
+    };
+    anyhow!("{err}; {hint}")
+}
+
+fn credential_info(row: CredentialRow, now_ms: i64) -> CredentialInfo {
+    let state = if row.revoked_ms.is_some() {
+        "revoked"
+    } else if row.is_expired(now_ms) {
+        "expired"
+    } else {
+        "active"
+    };
     CredentialInfo {
         access_key_id: row.access_key,
         name: row.name,
+        description: row.description,
+        state: state.to_owned(),
         created_at: secs(row.created_ms),
+        expires_at: row.expires_ms.map(secs),
+        last_used_at: row.last_used_ms.map(secs),
         revoked_at: row.revoked_ms.map(secs),
     }
 }

@@ -127,9 +127,48 @@ fn documented_user_flow_works_with_the_aws_cli() {
         assert_same_bytes(&back, expected, &range);
     }
 
-    // A tree to list: two "directories", a nested one and a top-level file.
+    // Delete one, and the listing no longer shows it.
+    let out = aws.run_ok(&["s3", "rm", "s3://archive/files/one.bin"]);
+    assert!(out.contains("delete: s3://archive/files/one.bin"), "{out}");
+    let listing = aws.json(&[
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        BUCKET,
+        "--prefix",
+        "files/",
+    ]);
+    assert_eq!(
+        keys_of(&listing),
+        [
+            "files/empty.bin",
+            "files/one-mib.bin",
+            "files/seven-mib.bin"
+        ],
+        "{listing}"
+    );
+    let ls = aws.run_ok(&["s3", "ls", "s3://archive/files/"]);
+    assert!(!ls.contains(" one.bin"), "{ls}");
+    let stderr = aws.run_err(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        BUCKET,
+        "--key",
+        "files/one.bin",
+    ]);
+    assert!(stderr.contains("404"), "{stderr}");
+}
+
+#[test]
+fn listings_show_prefixes_delimiters_and_pages_with_the_aws_cli() {
+    let (node, aws) = configured_node();
+    let work = node.root().join("work");
+
+    // A tree to list: "directories", a nested one and a top-level file.
     let tree = work.join("tree");
     for (path, body) in [
+        ("files/f.bin", "f"),
         ("dir/a.txt", "a"),
         ("dir/b.txt", "b"),
         ("dir/sub/c.txt", "c"),
@@ -310,7 +349,7 @@ fn documented_user_flow_works_with_the_aws_cli() {
         );
     }
 
-    // Delete, and the listing no longer shows it.
+    // Delete, and the listings no longer show it.
     let out = aws.run_ok(&["s3", "rm", "s3://archive/dir/a.txt"]);
     assert!(out.contains("delete: s3://archive/dir/a.txt"), "{out}");
     let listing = aws.json(&[
@@ -720,11 +759,17 @@ fn presigned_url_from_the_cli_serves_the_object() {
             .send()
     };
 
-    // The CLI's default presigned URL uses SigV2, which the gateway refuses rather than
-    // serving the object anonymously.
+    // The CLI presigns with SigV2 unless told otherwise.
     let sigv2 = presign();
     assert!(sigv2.contains("AWSAccessKeyId="), "{sigv2}");
-    get(&sigv2).assert_error(400, "InvalidArgument", "SigV2 presigned URL");
+    let response = get(&sigv2);
+    response.assert_ok("GET with the SigV2 presigned URL");
+    assert_eq!(response.text(), "shared through a link");
+    get(&sigv2.replace("shared.txt", "other.txt")).assert_error(
+        403,
+        "SignatureDoesNotMatch",
+        "SigV2 presigned URL moved to another key",
+    );
 
     aws.configure_set("default.s3.signature_version", "s3v4");
     let sigv4 = presign();

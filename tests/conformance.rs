@@ -471,7 +471,7 @@ fn bodies_over_the_limit_are_refused_before_they_are_read() {
     let f = Fixture::with(|config| {
         config
             .gateway_extra
-            .push(("max_body_size_mb".into(), "1".into()))
+            .push(("max_body_size_mb".into(), "1".into()));
     });
     let body = vec![b'z'; MIB + 1];
     let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));

@@ -196,6 +196,18 @@ fn malformed_create_bucket_xml_is_malformed_xml_and_creates_nothing() {
     let listing = fx.signed("GET", "/").send();
     listing.assert_ok("ListBuckets");
     assert_eq!(xml_values(&listing.text(), "Name"), [BUCKET]);
+    let vaults = fx.node.vh_json(&["vault", "list"]);
+    let names: Vec<&str> = vaults
+        .as_array()
+        .expect("vault list prints a list")
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [BUCKET],
+        "a refused CreateBucket left a vault: {vaults}"
+    );
 
     // The same request with no body is a valid CreateBucket.
     fx.signed("PUT", "/newbucket")
@@ -264,6 +276,22 @@ fn user_metadata_over_2_kb_is_metadata_too_large_and_stores_nothing() {
     );
     fx.assert_content("meta.txt", b"old", "overwrite with 2100-byte metadata");
 
+    // The limit counts names (without `x-amz-meta-`) and values: 1 + 2047 bytes is allowed,
+    // 1 + 2048 is not.
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/edge.txt")
+            .header("x-amz-meta-k", &"e".repeat(2048))
+            .body(b"body"),
+        400,
+        "MetadataTooLarge",
+        "2049 bytes of metadata",
+    );
+    fx.signed("PUT", "/errs/edge.txt")
+        .header("x-amz-meta-k", &"e".repeat(2047))
+        .body(b"body")
+        .send()
+        .assert_ok("exactly 2048 bytes of metadata");
+
     let small = "s".repeat(1000);
     fx.signed("PUT", "/errs/small-meta.txt")
         .header("x-amz-meta-small", &small)
@@ -272,6 +300,7 @@ fn user_metadata_over_2_kb_is_metadata_too_large_and_stores_nothing() {
         .assert_ok("1000 bytes of metadata");
     let head = fx.signed("HEAD", "/errs/small-meta.txt").send();
     assert_eq!(head.header("x-amz-meta-small"), Some(small.as_str()));
+    assert_eq!(fx.keys(), ["edge.txt", "meta.txt", "small-meta.txt"]);
 }
 
 #[test]
@@ -833,4 +862,96 @@ fn encoded_len(data_len: usize, chunk: usize) -> usize {
     let rest = data_len % chunk;
     let last = if rest > 0 { chunk_frame_len(rest) } else { 0 };
     data_len / chunk * chunk_frame_len(chunk) + last + chunk_frame_len(0)
+}
+
+#[test]
+fn failed_write_preconditions_change_nothing() {
+    let fx = Fixture::new();
+    fx.put("cond.txt", b"first");
+    let etag = fx
+        .get("cond.txt")
+        .header("etag")
+        .expect("GET returns an ETag")
+        .to_owned();
+
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/cond.txt")
+            .header("if-none-match", "*")
+            .body(b"second"),
+        412,
+        "PreconditionFailed",
+        "If-None-Match: * over an object",
+    );
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/cond.txt")
+            .header("if-match", "\"0123456789abcdef0123456789abcdef\"")
+            .body(b"second"),
+        412,
+        "PreconditionFailed",
+        "If-Match with another ETag",
+    );
+    fx.assert_content("cond.txt", b"first", "failed preconditions");
+
+    fx.signed("PUT", "/errs/cond.txt")
+        .header("if-match", &etag)
+        .body(b"second")
+        .send()
+        .assert_ok("If-Match with the current ETag");
+    fx.assert_content("cond.txt", b"second", "If-Match with the current ETag");
+    fx.signed("PUT", "/errs/fresh.txt")
+        .header("if-none-match", "*")
+        .body(b"fresh")
+        .send()
+        .assert_ok("If-None-Match: * on a new key");
+    assert_eq!(fx.keys(), ["cond.txt", "fresh.txt"]);
+}
+
+#[test]
+fn failed_read_preconditions_are_412_or_304() {
+    let fx = Fixture::new();
+    fx.put("read.txt", b"conditional read");
+    let etag = fx
+        .get("read.txt")
+        .header("etag")
+        .expect("GET returns an ETag")
+        .to_owned();
+
+    fx.signed("GET", "/errs/read.txt")
+        .header("if-match", "\"ffffffffffffffffffffffffffffffff\"")
+        .send()
+        .assert_error(412, "PreconditionFailed", "GET If-Match with another ETag");
+    let not_modified = fx
+        .signed("GET", "/errs/read.txt")
+        .header("if-none-match", &etag)
+        .send();
+    assert_eq!(not_modified.status, 304, "{}", not_modified.text());
+    assert!(not_modified.body.is_empty(), "304 with a body");
+    let served = fx
+        .signed("GET", "/errs/read.txt")
+        .header("if-match", &etag)
+        .send();
+    served.assert_ok("GET If-Match with the current ETag");
+    assert_eq!(served.text(), "conditional read");
+}
+
+#[test]
+fn content_sha256_header_must_be_present_and_well_formed() {
+    let fx = Fixture::new();
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/sha.txt")
+            .payload(Payload::Claimed("not-a-digest".to_owned()))
+            .body(b"x"),
+        400,
+        "InvalidArgument",
+        "x-amz-content-sha256: not-a-digest",
+    );
+    fx.assert_refused(
+        fx.signed("PUT", "/errs/sha.txt")
+            .payload(Payload::Omitted)
+            .body(b"x"),
+        400,
+        "InvalidRequest",
+        "no x-amz-content-sha256",
+    );
+    fx.assert_absent("sha.txt", "bad x-amz-content-sha256 headers");
 }

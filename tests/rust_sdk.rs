@@ -114,10 +114,17 @@ fn signed_streaming_upload_round_trips_and_a_bad_chunk_signature_stores_nothing(
         );
         let after = get(key);
         assert_eq!(
-            (after.status, &after.body),
-            (before.status, &before.body),
+            (after.status, after.code()),
+            (before.status, before.code()),
             "{key} changed after a refused upload"
         );
+        if before.status == 200 {
+            common::assert_same_bytes(
+                &after.body,
+                &before.body,
+                &format!("{key} after a refused upload"),
+            );
+        }
     }
     let listing = node
         .request("GET", &format!("/{BUCKET}?list-type=2&prefix=stream/"))
@@ -137,9 +144,12 @@ fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }
 
-/// The payload-related headers of every request the SDK sent, as `(method and URI, headers)`.
+/// One request as it went on the wire: its method and URI, and its payload-related headers.
+type SentRequest = (String, Vec<(String, String)>);
+
+/// Every request the SDK sent, in order.
 #[derive(Clone, Debug, Default)]
-struct Wire(Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>);
+struct Wire(Arc<Mutex<Vec<SentRequest>>>);
 
 impl Wire {
     /// The headers of the last request whose URI contains `needle`.
@@ -685,7 +695,7 @@ async fn metadata_and_copy(client: &Client, checks: &mut Checks) {
             );
             checks.eq(
                 "replaced copy metadata size",
-                out.metadata().map(|m| m.len()),
+                out.metadata().map(std::collections::HashMap::len),
                 Some(1),
             );
         }
@@ -705,7 +715,7 @@ async fn presigned(client: &Client, node: &TestNode, checks: &mut Checks) {
         Ok(request) => match support::fetch_presigned(node, request.uri()) {
             Ok((status, body)) => {
                 checks.eq("presigned GET: status", status, 200);
-                checks.eq("presigned GET: body", body, SMALL_BODY.to_vec());
+                checks.eq("presigned GET: body", body, support::small_text());
             }
             Err(problem) => checks.fail("presigned GET", problem),
         },

@@ -45,7 +45,8 @@ pub fn call(socket: &Path, request: Request) -> anyhow::Result<Output> {
                  or point vh at its socket with --socket, --config or --dev"
             }
             std::io::ErrorKind::PermissionDenied => {
-                "run vh as root or as a member of the node's service group"
+                "run vh with sudo, or as a member of the node's service group (e.g. \
+                 `sudo usermod -aG vaulthalla $USER`, then log in again)"
             }
             _ => "check that the node is running and the socket path is right",
         };

@@ -1,13 +1,17 @@
 //! `vh`: administers a running Vaulthalla node through its control socket.
 
 mod client;
+mod expiry;
 mod render;
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use vh_cli::protocol::Request;
+use anyhow::Context;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
+use vh_cli::protocol::{Output, PROTOCOL_VERSION, Request};
 
 /// Administer a Vaulthalla node.
 #[derive(Parser)]
@@ -30,6 +34,8 @@ struct Cli {
 enum Command {
     /// Show the node's state; exits non-zero when a service that should run does not.
     Status(JsonFlag),
+    /// Print vh's version and, when the node answers, the node's.
+    Version(JsonFlag),
     /// The S3 gateway: credentials, buckets, and the service itself.
     #[command(name = "s3-gateway", subcommand)]
     S3Gateway(GatewayCommand),
@@ -39,6 +45,18 @@ enum Command {
     /// The node's services, one at a time.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print vh's manual page (roff), or write one page per command into a directory.
+    Man {
+        /// Write vh.1 and a page per subcommand (vh-vault.1, vh-vault-create.1, ...) here.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
     /// Tools for diagnosing the node.
     #[command(subcommand, hide = true)]
     Debug(DebugCommand),
@@ -100,11 +118,25 @@ enum CredsCommand {
     Create {
         /// A name for it, e.g. the machine that will use it.
         name: String,
+        /// When it stops working: a duration from now (30d, 12h, 90m) or an RFC 3339 time
+        /// (2030-01-31T00:00:00Z). Without it, it works until revoked.
+        #[arg(long, value_name = "DURATION|TIME", value_parser = expiry::parse_expiry)]
+        expires: Option<i64>,
+        /// What it is for.
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// List credentials (never their secrets).
+    /// List credentials (never their secrets), with their state and last use.
     List(JsonFlag),
+    /// Show one credential (never its secret).
+    Show {
+        /// The access key id (`VH…`).
+        access_key: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Revoke a credential; its next request is refused.
     Revoke {
         /// The access key id (`VH…`).
@@ -146,6 +178,13 @@ enum BucketCommand {
     },
     /// List buckets.
     List(JsonFlag),
+    /// Show one bucket, with its vault's object count and size.
+    Show {
+        /// The bucket name.
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Stop serving a bucket; its vault and data stay.
     Unbind {
         /// The bucket name.
@@ -164,13 +203,45 @@ enum VaultCommand {
     },
     /// List vaults.
     List(JsonFlag),
+    /// Show a vault: its buckets, object count and size.
+    Show {
+        /// The vault's id or name.
+        vault: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Rename a vault; the buckets it serves keep their names.
+    Rename {
+        /// The vault's id or name.
+        vault: String,
+        /// The new name (letters, digits, '.', '_', '-').
+        new_name: String,
+    },
+    /// Delete a vault and everything in it.
+    Delete {
+        /// The vault's id or name.
+        vault: String,
+        /// Unbind the buckets it serves first instead of refusing.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let (request, json) = to_request(cli.command);
-    let socket = client::socket_path(cli.socket, cli.config, cli.dev);
-    match client::call(&socket, request) {
+    let Cli {
+        config,
+        socket,
+        dev,
+        command,
+    } = Cli::parse();
+    let socket = || client::socket_path(socket, config, dev);
+    let (request, json) = match command {
+        Command::Completions { shell } => return local(print_completions(shell)),
+        Command::Man { out_dir } => return local(print_man(out_dir.as_deref())),
+        Command::Version(flag) => return print_version(&socket(), flag.json),
+        command => to_request(command),
+    };
+    match client::call(&socket(), request) {
         Ok(output) => render::print(&output, json),
         Err(err) => {
             eprintln!("vh: {err:#}");
@@ -179,13 +250,101 @@ fn main() -> ExitCode {
     }
 }
 
+/// The exit code of a command that does not talk to the node. A reader that stops early (`| head`)
+/// is no failure.
+fn local(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err)
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("vh: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_completions(shell: Shell) -> anyhow::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "vh", &mut script);
+    std::io::stdout()
+        .write_all(&script)
+        .context("write the completion script")
+}
+
+fn print_man(out_dir: Option<&Path>) -> anyhow::Result<()> {
+    let command = Cli::command();
+    if let Some(dir) = out_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("create the directory {}", dir.display()))?;
+        return clap_mangen::generate_to(command, dir)
+            .with_context(|| format!("write the manual pages into {}", dir.display()));
+    }
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut page)
+        .context("render the manual page")?;
+    std::io::stdout()
+        .write_all(&page)
+        .context("write the manual page")
+}
+
+/// Prints vh's version and the node's; succeeds even when the node does not answer.
+fn print_version(socket: &Path, json: bool) -> ExitCode {
+    let mine = env!("CARGO_PKG_VERSION");
+    let node = match client::call(socket, Request::Version) {
+        Ok(Output::Version(node)) => Ok(node),
+        Ok(other) => Err(format!("unexpected answer {other:?}")),
+        Err(err) => Err(format!("{err:#}")),
+    };
+    if json {
+        let (node, error) = match node {
+            Ok(node) => (Some(node), None),
+            Err(error) => (None, Some(error)),
+        };
+        let value = serde_json::json!({
+            "vh": { "version": mine, "protocol": PROTOCOL_VERSION },
+            "node": node,
+            "node_error": error,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    println!("vh {mine} (control protocol {PROTOCOL_VERSION})");
+    match node {
+        Ok(node) => println!("node {} (control protocol {})", node.version, node.protocol),
+        Err(error) => println!("node: unknown ({error})"),
+    }
+    ExitCode::SUCCESS
+}
+
 fn to_request(command: Command) -> (Request, bool) {
     match command {
         Command::Status(flag) => (Request::Status, flag.json),
+        Command::Version(_) | Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("main handles these before building a request")
+        }
         Command::Vault(VaultCommand::Create { name, json }) => {
             (Request::VaultCreate { name }, json.json)
         }
         Command::Vault(VaultCommand::List(flag)) => (Request::VaultList, flag.json),
+        Command::Vault(VaultCommand::Show { vault, json }) => {
+            (Request::VaultShow { vault }, json.json)
+        }
+        Command::Vault(VaultCommand::Rename { vault, new_name }) => {
+            (Request::VaultRename { vault, new_name }, false)
+        }
+        Command::Vault(VaultCommand::Delete { vault, force }) => {
+            (Request::VaultDelete { vault, force }, false)
+        }
         Command::Service(ServiceCommand::Start(s)) => {
             (Request::ServiceStart { name: s.name }, s.json.json)
         }
@@ -202,10 +361,23 @@ fn to_request(command: Command) -> (Request, bool) {
             GatewayCommand::Enable => (Request::GatewayEnable, false),
             GatewayCommand::Disable => (Request::GatewayDisable, false),
             GatewayCommand::Status(flag) => (Request::GatewayStatus, flag.json),
-            GatewayCommand::Creds(CredsCommand::Create { name, json }) => {
-                (Request::CredentialCreate { name }, json.json)
-            }
+            GatewayCommand::Creds(CredsCommand::Create {
+                name,
+                expires,
+                description,
+                json,
+            }) => (
+                Request::CredentialCreate {
+                    name,
+                    description,
+                    expires_at_ms: expires,
+                },
+                json.json,
+            ),
             GatewayCommand::Creds(CredsCommand::List(flag)) => (Request::CredentialList, flag.json),
+            GatewayCommand::Creds(CredsCommand::Show { access_key, json }) => {
+                (Request::CredentialShow { access_key }, json.json)
+            }
             GatewayCommand::Creds(CredsCommand::Revoke { access_key }) => {
                 (Request::CredentialRevoke { access_key }, false)
             }
@@ -245,6 +417,7 @@ fn to_request(command: Command) -> (Request, bool) {
                     json.json,
                 ),
                 BucketCommand::List(flag) => (Request::BucketList, flag.json),
+                BucketCommand::Show { name, json } => (Request::BucketShow { name }, json.json),
                 BucketCommand::Unbind { name } => (Request::BucketUnbind { name }, false),
             },
         },

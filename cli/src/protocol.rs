@@ -1,9 +1,9 @@
-//! Control messages, version 1.
+//! Control messages, version 2.
 
 use serde::{Deserialize, Serialize};
 
 /// The version of the messages below.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One request as sent on the socket.
 #[derive(Debug, Serialize, Deserialize)]
@@ -20,6 +20,8 @@ pub struct Envelope {
 pub enum Request {
     /// The node's overall state.
     Status,
+    /// The daemon's version.
+    Version,
     /// Turn the S3 gateway on in the config file and start it.
     GatewayEnable,
     /// Turn the S3 gateway off in the config file and stop it.
@@ -30,9 +32,18 @@ pub enum Request {
     CredentialCreate {
         /// The operator's name for it.
         name: String,
+        /// What it is for.
+        description: Option<String>,
+        /// When it stops working, milliseconds since the epoch; `None` for never.
+        expires_at_ms: Option<i64>,
     },
     /// List gateway credentials.
     CredentialList,
+    /// One gateway credential, without its secret.
+    CredentialShow {
+        /// Its access key id.
+        access_key: String,
+    },
     /// Revoke a gateway credential.
     CredentialRevoke {
         /// Its access key id.
@@ -58,6 +69,11 @@ pub enum Request {
     },
     /// List buckets.
     BucketList,
+    /// One bucket, with its vault's object count and size.
+    BucketShow {
+        /// The bucket name.
+        name: String,
+    },
     /// Remove a bucket binding, keeping the vault.
     BucketUnbind {
         /// The bucket name.
@@ -70,6 +86,25 @@ pub enum Request {
     },
     /// List vaults.
     VaultList,
+    /// One vault, with its bound buckets, object count and size.
+    VaultShow {
+        /// The vault's name or id.
+        vault: String,
+    },
+    /// Give a vault a new name.
+    VaultRename {
+        /// The vault's name or id.
+        vault: String,
+        /// The new name.
+        new_name: String,
+    },
+    /// Delete a vault and everything in it.
+    VaultDelete {
+        /// The vault's name or id.
+        vault: String,
+        /// Unbind the buckets it serves first, instead of refusing.
+        force: bool,
+    },
     /// Start one service (when the config enables it).
     ServiceStart {
         /// Its name, e.g. `S3GatewayService`.
@@ -127,14 +162,31 @@ pub enum Output {
     NewCredential(NewCredential),
     /// Credentials, without secrets.
     Credentials(Vec<CredentialInfo>),
+    /// One credential in detail, without its secret.
+    Credential(CredentialInfo),
     /// One bucket.
     Bucket(BucketInfo),
+    /// One bucket in detail (`vh s3-gateway bucket show`).
+    BucketDetail(BucketDetail),
     /// Buckets.
     Buckets(Vec<BucketInfo>),
     /// One vault.
     Vault(VaultInfo),
+    /// One vault in detail (`vh vault show`).
+    VaultDetail(VaultDetail),
     /// Vaults.
     Vaults(Vec<VaultInfo>),
+    /// The daemon's version.
+    Version(VersionInfo),
+}
+
+/// The daemon's version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// The daemon's package version.
+    pub version: String,
+    /// The control protocol it speaks.
+    pub protocol: u32,
 }
 
 /// The node's state.
@@ -190,6 +242,10 @@ pub struct NewCredential {
     pub access_key_id: String,
     /// Shown this once.
     pub secret_access_key: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// When it stops working, seconds since the epoch; `None` for never.
+    pub expires_at: Option<u64>,
 }
 
 /// A credential as listed.
@@ -199,8 +255,16 @@ pub struct CredentialInfo {
     pub access_key_id: String,
     /// The operator's name for it.
     pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub state: String,
     /// Creation time, seconds since the epoch.
     pub created_at: u64,
+    /// When it stops (or stopped) working, seconds since the epoch; `None` for never.
+    pub expires_at: Option<u64>,
+    /// When a request last used it, seconds since the epoch; `None` for never.
+    pub last_used_at: Option<u64>,
     /// Revocation time, if revoked.
     pub revoked_at: Option<u64>,
 }
@@ -222,6 +286,18 @@ pub struct BucketInfo {
     pub created_at: u64,
 }
 
+/// A bucket in detail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketDetail {
+    /// The binding.
+    #[serde(flatten)]
+    pub bucket: BucketInfo,
+    /// How many objects its vault holds.
+    pub objects: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
 /// A vault as listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VaultInfo {
@@ -233,4 +309,16 @@ pub struct VaultInfo {
     pub created_at: u64,
     /// The buckets bound to it.
     pub buckets: Vec<String>,
+}
+
+/// A vault in detail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VaultDetail {
+    /// Id, name, creation time and bound buckets.
+    #[serde(flatten)]
+    pub vault: VaultInfo,
+    /// How many objects (files) it holds.
+    pub objects: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
 }

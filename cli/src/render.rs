@@ -2,9 +2,12 @@
 //! whether stdout is a terminal or a pipe.
 
 use std::process::ExitCode;
-use std::time::{Duration, UNIX_EPOCH};
 
-use vh_cli::protocol::{NodeStatus, Output, ServiceStatus};
+use time::OffsetDateTime;
+use time::macros::format_description;
+use vh_cli::protocol::{
+    BucketDetail, CredentialInfo, NewCredential, NodeStatus, Output, ServiceStatus, VaultDetail,
+};
 
 /// Prints `output` and returns the exit code it implies.
 pub fn print(output: &Output, json: bool) -> ExitCode {
@@ -15,10 +18,14 @@ pub fn print(output: &Output, json: bool) -> ExitCode {
             Output::Gateway(service) | Output::Service(service) => serde_json::json!(service),
             Output::NewCredential(credential) => serde_json::json!(credential),
             Output::Credentials(list) => serde_json::json!(list),
+            Output::Credential(credential) => serde_json::json!(credential),
             Output::Bucket(bucket) => serde_json::json!(bucket),
+            Output::BucketDetail(bucket) => serde_json::json!(bucket),
             Output::Buckets(list) => serde_json::json!(list),
             Output::Vault(vault) => serde_json::json!(vault),
+            Output::VaultDetail(vault) => serde_json::json!(vault),
             Output::Vaults(list) => serde_json::json!(list),
+            Output::Version(version) => serde_json::json!(version),
         };
         println!(
             "{}",
@@ -32,35 +39,14 @@ pub fn print(output: &Output, json: bool) -> ExitCode {
         Output::Gateway(service) | Output::Service(service) => {
             print_services(std::slice::from_ref(service));
         }
-        Output::NewCredential(credential) => {
-            println!("name:              {}", credential.name);
-            println!("access_key_id:     {}", credential.access_key_id);
-            println!("secret_access_key: {}", credential.secret_access_key);
-            println!("The secret is shown only now; store it safely.");
-        }
-        Output::Credentials(list) => {
-            println!(
-                "{:<28} {:<20} {:<22} STATE",
-                "ACCESS KEY", "NAME", "CREATED"
-            );
-            for c in list {
-                let state = if c.revoked_at.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
-                println!(
-                    "{:<28} {:<20} {:<22} {state}",
-                    c.access_key_id,
-                    c.name,
-                    time(c.created_at)
-                );
-            }
-        }
+        Output::NewCredential(credential) => print_new_credential(credential),
+        Output::Credentials(list) => print_credentials(list),
+        Output::Credential(credential) => print_credential(credential),
         Output::Bucket(b) => println!(
             "bucket {} on vault {} ({}), mode {}",
             b.name, b.vault_name, b.vault_id, b.mode
         ),
+        Output::BucketDetail(detail) => print_bucket(detail),
         Output::Buckets(list) => {
             println!(
                 "{:<32} {:<8} {:<24} {:<8} API-EXCLUSIVE",
@@ -74,11 +60,12 @@ pub fn print(output: &Output, json: bool) -> ExitCode {
             }
         }
         Output::Vault(v) => println!("vault {} (id {})", v.name, v.id),
+        Output::VaultDetail(detail) => print_vault(detail),
         Output::Vaults(list) => {
-            println!("{:<8} {:<32} {:<22} BUCKETS", "ID", "NAME", "CREATED");
+            println!("{:<8} {:<32} {:<20} BUCKETS", "ID", "NAME", "CREATED (UTC)");
             for v in list {
                 println!(
-                    "{:<8} {:<32} {:<22} {}",
+                    "{:<8} {:<32} {:<20} {}",
                     v.id,
                     v.name,
                     time(v.created_at),
@@ -86,8 +73,83 @@ pub fn print(output: &Output, json: bool) -> ExitCode {
                 );
             }
         }
+        Output::Version(version) => println!(
+            "node {} (control protocol {})",
+            version.version, version.protocol
+        ),
     }
     exit_code(output)
+}
+
+fn print_new_credential(credential: &NewCredential) {
+    println!("name:              {}", credential.name);
+    println!("access_key_id:     {}", credential.access_key_id);
+    println!("secret_access_key: {}", credential.secret_access_key);
+    if let Some(description) = &credential.description {
+        println!("description:       {description}");
+    }
+    println!("expires:           {}", utc(credential.expires_at));
+    println!("The secret is shown only now; store it safely.");
+}
+
+fn print_credentials(list: &[CredentialInfo]) {
+    println!(
+        "{:<26} {:<20} {:<8} {:<20} {:<20} LAST USED (UTC)",
+        "ACCESS KEY", "NAME", "STATE", "CREATED (UTC)", "EXPIRES (UTC)"
+    );
+    for c in list {
+        println!(
+            "{:<26} {:<20} {:<8} {:<20} {:<20} {}",
+            c.access_key_id,
+            c.name,
+            c.state,
+            time(c.created_at),
+            or_never(c.expires_at),
+            or_never(c.last_used_at)
+        );
+    }
+}
+
+fn print_credential(c: &CredentialInfo) {
+    println!("access_key_id:  {}", c.access_key_id);
+    println!("name:           {}", c.name);
+    println!(
+        "description:    {}",
+        c.description.as_deref().unwrap_or("-")
+    );
+    println!("state:          {}", c.state);
+    println!("created:        {} UTC", time(c.created_at));
+    println!("expires:        {}", utc(c.expires_at));
+    println!("last used:      {}", utc(c.last_used_at));
+    if let Some(at) = c.revoked_at {
+        println!("revoked:        {} UTC", time(at));
+    }
+}
+
+fn print_bucket(detail: &BucketDetail) {
+    let b = &detail.bucket;
+    println!("bucket:         {}", b.name);
+    println!("vault:          {} (id {})", b.vault_name, b.vault_id);
+    println!("mode:           {}", b.mode);
+    println!("api-exclusive:  {}", b.api_exclusive);
+    println!("created:        {} UTC", time(b.created_at));
+    println!("objects:        {}", detail.objects);
+    println!("size:           {}", size(detail.bytes));
+}
+
+fn print_vault(detail: &VaultDetail) {
+    let v = &detail.vault;
+    let buckets = if v.buckets.is_empty() {
+        "none".to_owned()
+    } else {
+        v.buckets.join(", ")
+    };
+    println!("id:        {}", v.id);
+    println!("name:      {}", v.name);
+    println!("created:   {} UTC", time(v.created_at));
+    println!("buckets:   {buckets}");
+    println!("objects:   {}", detail.objects);
+    println!("size:      {}", size(detail.bytes));
 }
 
 fn exit_code(output: &Output) -> ExitCode {
@@ -138,42 +200,61 @@ fn print_services(services: &[ServiceStatus]) {
     }
 }
 
+/// `YYYY-MM-DD HH:MM:SS` in UTC.
 fn time(secs: u64) -> String {
-    let at = UNIX_EPOCH + Duration::from_secs(secs);
-    httpdate_like(at)
+    let at = i64::try_from(secs)
+        .ok()
+        .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    at.format(format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second]"
+    ))
+    .unwrap_or_default()
 }
 
-/// `YYYY-MM-DD HH:MM:SS` in UTC, without pulling a date crate into `vh`.
-fn httpdate_like(at: std::time::SystemTime) -> String {
-    let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// A time in UTC for a table column, or `never`.
+fn or_never(at: Option<u64>) -> String {
+    at.map_or_else(|| "never".to_owned(), time)
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// A time with its zone, or `never`.
+fn utc(at: Option<u64>) -> String {
+    at.map_or_else(|| "never".to_owned(), |at| format!("{} UTC", time(at)))
+}
+
+/// `1.5 MiB (1572864 bytes)`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut unit = None;
+    let mut scale: u128 = 1;
+    for name in UNITS {
+        if u128::from(bytes) < scale * 1024 {
+            break;
+        }
+        scale *= 1024;
+        unit = Some(name);
+    }
+    match unit {
+        None => format!("{bytes} bytes"),
+        Some(name) => {
+            let tenths = u128::from(bytes) * 10 / scale;
+            format!("{}.{} {name} ({bytes} bytes)", tenths / 10, tenths % 10)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_render_in_binary_units_with_the_exact_count() {
+        assert_eq!(size(0), "0 bytes");
+        assert_eq!(size(1023), "1023 bytes");
+        assert_eq!(size(1024), "1.0 KiB (1024 bytes)");
+        assert_eq!(size(1_572_864), "1.5 MiB (1572864 bytes)");
+        assert_eq!(size(u64::MAX), "16383.9 PiB (18446744073709551615 bytes)");
+    }
 
     #[test]
     fn dates_render_in_utc() {

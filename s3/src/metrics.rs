@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the latency histogram, in seconds.
-const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default, Clone)]
 struct OperationStats {
@@ -37,7 +39,10 @@ impl GatewayMetrics {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
         let seconds = elapsed.as_secs_f64();
-        let mut table = self.by_operation.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut table = self
+            .by_operation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let stats = table.entry((operation, status)).or_default();
         stats.count += 1;
         stats.latency_sum += seconds;
@@ -71,28 +76,63 @@ impl GatewayMetrics {
     /// Requests served and requests that failed (4xx and 5xx).
     #[must_use]
     pub fn totals(&self) -> (u64, u64) {
-        (self.requests.load(Ordering::Relaxed), self.errors.load(Ordering::Relaxed))
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed),
+        )
     }
 
     /// Appends the counters in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
         };
-        counter(out, "vaulthalla_s3_bytes_received_total", "Body bytes received by the S3 gateway.", self.bytes_in.load(Ordering::Relaxed));
-        counter(out, "vaulthalla_s3_bytes_sent_total", "Body bytes sent by the S3 gateway.", self.bytes_out.load(Ordering::Relaxed));
-        counter(out, "vaulthalla_s3_connections_refused_total", "Connections answered 503 SlowDown for being over max_connections.", self.refused_connections.load(Ordering::Relaxed));
+        counter(
+            out,
+            "vaulthalla_s3_bytes_received_total",
+            "Body bytes received by the S3 gateway.",
+            self.bytes_in.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "vaulthalla_s3_bytes_sent_total",
+            "Body bytes sent by the S3 gateway.",
+            self.bytes_out.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "vaulthalla_s3_connections_refused_total",
+            "Connections answered 503 SlowDown for being over max_connections.",
+            self.refused_connections.load(Ordering::Relaxed),
+        );
         let _ = writeln!(
             out,
             "# HELP vaulthalla_s3_active_connections Open S3 connections.\n# TYPE vaulthalla_s3_active_connections gauge\nvaulthalla_s3_active_connections {}",
             self.connections.load(Ordering::Relaxed)
         );
-        let table = self.by_operation.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let _ = writeln!(out, "# HELP vaulthalla_s3_requests_total S3 requests by operation and status.\n# TYPE vaulthalla_s3_requests_total counter");
+        let table = self
+            .by_operation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let _ = writeln!(
+            out,
+            "# HELP vaulthalla_s3_requests_total S3 requests by operation and status.\n# TYPE vaulthalla_s3_requests_total counter"
+        );
         for ((operation, status), stats) in &table {
-            let _ = writeln!(out, "vaulthalla_s3_requests_total{{operation=\"{operation}\",status=\"{status}\"}} {}", stats.count);
+            let _ = writeln!(
+                out,
+                "vaulthalla_s3_requests_total{{operation=\"{operation}\",status=\"{status}\"}} {}",
+                stats.count
+            );
         }
-        let _ = writeln!(out, "# HELP vaulthalla_s3_request_duration_seconds S3 request latency by operation.\n# TYPE vaulthalla_s3_request_duration_seconds histogram");
+        let _ = writeln!(
+            out,
+            "# HELP vaulthalla_s3_request_duration_seconds S3 request latency by operation.\n# TYPE vaulthalla_s3_request_duration_seconds histogram"
+        );
         let mut by_operation: BTreeMap<&str, OperationStats> = BTreeMap::new();
         for ((operation, _), stats) in &table {
             let merged = by_operation.entry(operation).or_default();
@@ -104,11 +144,26 @@ impl GatewayMetrics {
         }
         for (operation, stats) in by_operation {
             for (bound, count) in LATENCY_BUCKETS.iter().zip(stats.latency_buckets) {
-                let _ = writeln!(out, "vaulthalla_s3_request_duration_seconds_bucket{{operation=\"{operation}\",le=\"{bound}\"}} {count}");
+                let _ = writeln!(
+                    out,
+                    "vaulthalla_s3_request_duration_seconds_bucket{{operation=\"{operation}\",le=\"{bound}\"}} {count}"
+                );
             }
-            let _ = writeln!(out, "vaulthalla_s3_request_duration_seconds_bucket{{operation=\"{operation}\",le=\"+Inf\"}} {}", stats.count);
-            let _ = writeln!(out, "vaulthalla_s3_request_duration_seconds_sum{{operation=\"{operation}\"}} {}", stats.latency_sum);
-            let _ = writeln!(out, "vaulthalla_s3_request_duration_seconds_count{{operation=\"{operation}\"}} {}", stats.count);
+            let _ = writeln!(
+                out,
+                "vaulthalla_s3_request_duration_seconds_bucket{{operation=\"{operation}\",le=\"+Inf\"}} {}",
+                stats.count
+            );
+            let _ = writeln!(
+                out,
+                "vaulthalla_s3_request_duration_seconds_sum{{operation=\"{operation}\"}} {}",
+                stats.latency_sum
+            );
+            let _ = writeln!(
+                out,
+                "vaulthalla_s3_request_duration_seconds_count{{operation=\"{operation}\"}} {}",
+                stats.count
+            );
         }
     }
 }
@@ -127,9 +182,15 @@ mod tests {
         assert_eq!(metrics.totals(), (2, 1));
         let mut out = String::new();
         metrics.render(&mut out);
-        assert!(out.contains("vaulthalla_s3_requests_total{operation=\"PutObject\",status=\"403\"} 1"), "{out}");
+        assert!(
+            out.contains("vaulthalla_s3_requests_total{operation=\"PutObject\",status=\"403\"} 1"),
+            "{out}"
+        );
         assert!(out.contains("vaulthalla_s3_request_duration_seconds_bucket{operation=\"PutObject\",le=\"0.005\"} 1"), "{out}");
-        assert!(out.contains("vaulthalla_s3_request_duration_seconds_count{operation=\"PutObject\"} 2"), "{out}");
+        assert!(
+            out.contains("vaulthalla_s3_request_duration_seconds_count{operation=\"PutObject\"} 2"),
+            "{out}"
+        );
         assert!(out.contains("vaulthalla_s3_bytes_received_total 10"));
         assert!(out.contains("vaulthalla_s3_active_connections 1"));
     }

@@ -127,7 +127,11 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Respon
     headers.insert("x-amz-id-2", id);
     headers.insert(http::header::SERVER, HeaderValue::from_static("Vaulthalla"));
     let metrics = &gateway.metrics;
-    metrics.record(op.map_or("Unrouted", Operation::name), response.status().as_u16(), started.elapsed());
+    metrics.record(
+        op.map_or("Unrouted", Operation::name),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     metrics.add_bytes_in(declared_in);
     if !is_head {
         metrics.add_bytes_out(content_length(response.headers()));
@@ -164,7 +168,10 @@ fn error_response(error: &S3Error, resource: &str, request_id: &str, is_head: bo
 
 /// Routes, authenticates and serves one request; also returns the operation, once known, for
 /// the metrics.
-async fn dispatch(gateway: &Gateway, request: Request) -> (Option<Operation>, Result<Response, S3Error>) {
+async fn dispatch(
+    gateway: &Gateway,
+    request: Request,
+) -> (Option<Operation>, Result<Response, S3Error>) {
     let (parts, body) = request.into_parts();
     let (target, query, op) = match resolve(gateway, &parts) {
         Ok(routed) => routed,
@@ -180,16 +187,18 @@ async fn dispatch(gateway: &Gateway, request: Request) -> (Option<Operation>, Re
     }
     let result = authenticate_and_route(gateway, op, &target, &parts, &query, body).await;
     tracing::debug!(
-        status = result.as_ref().map_or_else(|e| e.code.status().as_u16(), |r| r.status().as_u16()),
+        status = result
+            .as_ref()
+            .map_or_else(|e| e.code.status().as_u16(), |r| r.status().as_u16()),
         "request done"
     );
     (Some(op), result)
 }
 
-fn resolve(
-    gateway: &Gateway,
-    parts: &http::request::Parts,
-) -> Result<(Target, Vec<(String, String)>, Operation), S3Error> {
+/// Where a request goes: its target, its decoded query and its operation.
+type Routed = (Target, Vec<(String, String)>, Operation);
+
+fn resolve(gateway: &Gateway, parts: &http::request::Parts) -> Result<Routed, S3Error> {
     let host = parts
         .headers
         .get(http::header::HOST)
@@ -211,9 +220,13 @@ async fn authenticate_and_route(
     body: Body,
 ) -> Result<Response, S3Error> {
     let host_bucket = target.bucket.as_deref().filter(|_| target.bucket_in_host);
-    let auth =
-        authenticate_addressed(&gateway.engine, parts, gateway.config.require_sigv4, host_bucket)
-            .await?;
+    let auth = authenticate_addressed(
+        &gateway.engine,
+        parts,
+        gateway.config.require_sigv4,
+        host_bucket,
+    )
+    .await?;
     route(gateway, op, target, parts, query, body, auth).await
 }
 

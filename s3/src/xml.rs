@@ -81,12 +81,16 @@ impl XmlWriter {
 ///
 /// # Errors
 /// `MalformedXml` for an unknown entity or an invalid character reference.
-pub fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<String, MalformedXml> {
+pub fn resolve_reference(
+    reference: &quick_xml::events::BytesRef<'_>,
+) -> Result<String, MalformedXml> {
     if let Some(character) = reference.resolve_char_ref().map_err(|_| MalformedXml)? {
         return Ok(character.to_string());
     }
     let name = reference.decode().map_err(|_| MalformedXml)?;
-    quick_xml::escape::resolve_predefined_entity(&name).map(str::to_owned).ok_or(MalformedXml)
+    quick_xml::escape::resolve_predefined_entity(&name)
+        .map(str::to_owned)
+        .ok_or(MalformedXml)
 }
 
 /// A request body that is not the XML document the operation takes.
@@ -137,7 +141,9 @@ pub fn parse_location_constraint(body: &[u8]) -> Result<Option<String>, Malforme
                 constraint.get_or_insert_with(String::new).push_str(&text);
             }
             Event::GeneralRef(reference) if in_constraint => {
-                constraint.get_or_insert_with(String::new).push_str(&resolve_reference(&reference)?);
+                constraint
+                    .get_or_insert_with(String::new)
+                    .push_str(&resolve_reference(&reference)?);
             }
             Event::Eof => break,
             _ => {}
@@ -146,7 +152,9 @@ pub fn parse_location_constraint(body: &[u8]) -> Result<Option<String>, Malforme
     if !saw_root || depth != 0 {
         return Err(MalformedXml);
     }
-    Ok(constraint.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()))
+    Ok(constraint
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty()))
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ async fn start(max_connections: usize, require_sigv4: bool, tls: Option<s3::TlsC
     let gateway = Arc::new(s3::Gateway {
         engine: Arc::new(engine),
         config,
+        metrics: Arc::default(),
     });
     let listener = TcpListener::bind("127.0.0.1:0")
         .await

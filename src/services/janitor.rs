@@ -92,7 +92,7 @@ pub async fn run(engine: Arc<Engine>, max_upload_age: Duration, interval: Durati
             Ok(Ok(0)) => tracing::debug!("janitor pass: nothing to abort"),
             Ok(Ok(aborted)) => tracing::info!(aborted, "janitor aborted expired multipart uploads"),
             Ok(Err(err)) => {
-                tracing::warn!(error = %err, "janitor pass failed; it runs again later")
+                tracing::warn!(error = %err, "janitor pass failed; it runs again later");
             }
             Err(err) => tracing::warn!(error = %err, "janitor task failed; it runs again later"),
         }

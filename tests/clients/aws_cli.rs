@@ -9,7 +9,7 @@ use crate::clients::support::{
     BIG_KEY, BIG_RANGES, BIG_SIZE, COPY_KEY, Checks, EMPTY_KEY, META_BODY, META_CONTENT_TYPE,
     META_KEY, META_PAIRS, Run, SMALL_BODY, SMALL_KEY, TREE_LISTED_DIR, TREE_PREFIX, Workspace,
     fetch_presigned, listed_dir_keys, node_with_credential, path_arg, sha256_file, sha256_hex,
-    tree_dirs, tree_keys,
+    small_text, tree_dirs, tree_keys,
 };
 use crate::common::{Aws, TestNode};
 
@@ -38,7 +38,11 @@ pub fn scenario() {
         format!("make_bucket: {BUCKET}").as_str(),
     );
     let buckets = cli.json(&mut checks, "list-buckets", &["s3api", "list-buckets"]);
-    checks.eq("list-buckets after mb", bucket_names(&buckets), vec![BUCKET.to_owned()]);
+    checks.eq(
+        "list-buckets after mb",
+        bucket_names(&buckets),
+        vec![BUCKET.to_owned()],
+    );
 
     small_objects(&cli, &work, &mut checks);
     big_object(&cli, &work, &mut checks);
@@ -521,7 +525,7 @@ fn presign(cli: &Cli<'_>, node: &TestNode, aws: &Aws, checks: &mut Checks) {
                 checks.eq(
                     &format!("GET of the {kind} presigned URL: body"),
                     body,
-                    SMALL_BODY.to_vec(),
+                    small_text(),
                 );
             }
             Err(problem) => checks.fail("s3 presign", problem),

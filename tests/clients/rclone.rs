@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::clients::support::{
     BIG_KEY, BIG_RANGES, COPY_KEY, Checks, EMPTY_KEY, META_BODY, META_CONTENT_TYPE, META_KEY,
     META_PAIRS, Run, SMALL_BODY, SMALL_KEY, TREE_LISTED_DIR, TREE_PREFIX, Tool, Workspace,
-    fetch_presigned, listed_dir_keys, node_with_credential, path_arg, sha256_file, tree_dirs,
-    tree_keys,
+    fetch_presigned, listed_dir_keys, node_with_credential, path_arg, sha256_file, small_text,
+    tree_dirs, tree_keys,
 };
 use crate::common::TestNode;
 
@@ -289,7 +289,7 @@ fn presign(rclone: &Rclone, node: &TestNode, checks: &mut Checks) {
     match fetch_presigned(node, &url) {
         Ok((status, body)) => {
             checks.eq("GET of the link: status", status, 200);
-            checks.eq("GET of the link: body", body, SMALL_BODY.to_vec());
+            checks.eq("GET of the link: body", body, small_text());
         }
         Err(problem) => checks.fail("link", problem),
     }

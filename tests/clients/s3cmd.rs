@@ -9,7 +9,7 @@ use crate::clients::support::{
     BIG_KEY, BIG_SIZE, COPY_KEY, Checks, EMPTY_KEY, META_BODY, META_CONTENT_TYPE, META_KEY,
     META_PAIRS, Run, SMALL_BODY, SMALL_KEY, TREE_LISTED_DIR, TREE_PREFIX, Tool, Workspace,
     fetch_presigned, listed_dir_keys, node_with_credential, path_arg, sha256_file, sha256_hex,
-    tree_dirs, tree_keys,
+    small_text, tree_dirs, tree_keys,
 };
 use crate::common::TestNode;
 
@@ -143,7 +143,7 @@ fn small_objects(s3cmd: &S3cmd, work: &Workspace, checks: &mut Checks) {
         );
     }
     let missing = s3cmd.run(&["get", &url("small/none.txt"), &work.arg("none.back")]);
-    checks.refused("get of a missing key", &missing, "404");
+    checks.refused("get of a missing key", &missing, "does not exist");
 }
 
 fn big_object(s3cmd: &S3cmd, work: &Workspace, checks: &mut Checks) {
@@ -319,7 +319,7 @@ fn presign(s3cmd: &S3cmd, node: &TestNode, checks: &mut Checks) {
     match fetch_presigned(node, &url) {
         Ok((status, body)) => {
             checks.eq("GET of the signurl URL: status", status, 200);
-            checks.eq("GET of the signurl URL: body", body, SMALL_BODY.to_vec());
+            checks.eq("GET of the signurl URL: body", body, small_text());
         }
         Err(problem) => checks.fail("signurl", problem),
     }

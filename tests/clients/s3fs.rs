@@ -58,7 +58,7 @@ pub fn scenario() {
     let listed: Vec<String> = fs::read_dir(&mnt)
         .map(|entries| {
             entries
-                .filter_map(|e| e.ok())
+                .filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
         })

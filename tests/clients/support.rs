@@ -187,11 +187,17 @@ pub fn node_with_credential(client: &str) -> (TestNode, String, String) {
 }
 
 /// Fetches a presigned URL on `node` with a bare GET (no headers of its own, as a browser
-/// would); returns the status and body.
-pub fn fetch_presigned(node: &TestNode, url: &str) -> Result<(u16, Vec<u8>), String> {
+/// would); returns the status and the body as text (the objects fetched so are text, and an
+/// error body reads better so).
+pub fn fetch_presigned(node: &TestNode, url: &str) -> Result<(u16, String), String> {
     let path = presigned_path(node, url)?;
     let response = node.request("GET", &path).payload(Payload::Omitted).send();
-    Ok((response.status, response.body))
+    Ok((response.status, response.text()))
+}
+
+/// [`SMALL_BODY`] as text.
+pub fn small_text() -> String {
+    String::from_utf8_lossy(SMALL_BODY).into_owned()
 }
 
 /// The path and query of a presigned URL, which must point at `node`.
@@ -233,7 +239,7 @@ impl Checks {
     /// Records whether `actual` equals `expected`.
     pub fn eq<T: PartialEq + Debug>(&mut self, what: &str, actual: T, expected: T) {
         let ok = actual == expected;
-        self.check(what, ok, || {
+        self.check(what, ok, move || {
             format!("expected {expected:?}, the client reported {actual:?}")
         });
     }
@@ -357,8 +363,8 @@ fn clip(text: &str) -> String {
 }
 
 /// A client program run with a home directory of its own: no `AWS_*`, `BOTO*`, `RCLONE_*`,
-/// `S3CMD*`, `MINIO_*`, `PYTHON*`, `*_CA_BUNDLE` or proxy variable is inherited, instance metadata is off, and `HOME` and the
-/// working directory are the given directory.
+/// `S3CMD*`, `MINIO_*`, `PYTHON*`, `*_CA_BUNDLE` or proxy variable is inherited, instance
+/// metadata is off, and `HOME` and the working directory are the given directory.
 #[derive(Clone, Debug)]
 pub struct Tool {
     program: String,

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rand::Rng;
 use subtle::ConstantTimeEq;
@@ -58,10 +58,25 @@ pub struct NewCredential {
     pub name: String,
 }
 
-/// Unsealed secrets of active credentials, so a request does not pay a database read and an
-/// unseal. Revocation goes through the engine, which drops the entry in the same step.
+/// An active credential's unsealed secret and when it stops working.
+struct CachedCredential {
+    secret: Secret,
+    expires_ms: Option<i64>,
+}
+
+/// What the engine keeps in memory about gateway credentials.
+///
+/// `secrets` holds the unsealed secrets of active credentials, so a request does not pay a
+/// database read and an unseal; revocation goes through the engine, which drops the entry in the
+/// same step, and expiry is checked on every lookup. `last_used` records when each credential
+/// last resolved, so the request path never writes to the database: the daemon flushes it
+/// periodically ([`Engine::flush_credential_use`]), and listing or showing credentials flushes it
+/// first.
 #[derive(Default)]
-pub(crate) struct CredentialCache(RwLock<HashMap<String, Secret>>);
+pub(crate) struct CredentialCache {
+    secrets: RwLock<HashMap<String, CachedCredential>>,
+    last_used: Mutex<HashMap<String, i64>>,
+}
 
 fn secret_context(access_key: &str) -> Vec<u8> {
     format!("vh credential {access_key}").into_bytes()
@@ -118,21 +133,65 @@ impl Engine {
     /// # Errors
     /// `NoSuchVault`, `VaultInUse`.
     pub fn delete_vault(&self, id: VaultId) -> Result<(), VaultError> {
-        self.meta.write(|tx| {
+        self.remove_vault(id, false).map(drop)
+    }
+
+    /// Unbinds every bucket served by a vault, then deletes the vault and all its content, in
+    /// one transaction. Returns the buckets that were unbound.
+    ///
+    /// # Errors
+    /// `NoSuchVault`.
+    pub fn delete_vault_and_unbind(&self, id: VaultId) -> Result<Vec<BucketRow>, VaultError> {
+        self.remove_vault(id, true)
+    }
+
+    fn remove_vault(&self, id: VaultId, unbind: bool) -> Result<Vec<BucketRow>, VaultError> {
+        let unbound = self.meta.write(|tx| {
             if catalog::vault_by_id(tx, id)?.is_none() {
                 return Err(VaultError::NoSuchVault(id.to_string()));
             }
-            if let Some(bucket) = catalog::buckets_of_vault(tx, id)?.into_iter().next() {
+            let bound = catalog::buckets_of_vault(tx, id)?;
+            if let (false, Some(bucket)) = (unbind, bound.first()) {
                 return Err(VaultError::VaultInUse {
                     vault: id,
-                    bucket: bucket.name,
+                    bucket: bucket.name.clone(),
                 });
             }
+            for bucket in &bound {
+                catalog::delete_bucket(tx, &bucket.name)?;
+            }
             catalog::delete_vault(tx, id)?;
-            Ok(())
+            Ok(bound)
         })?;
         self.keyring.forget_vault(id);
-        self.collect_garbage()
+        self.collect_garbage()?;
+        Ok(unbound)
+    }
+
+    /// Gives a vault a new name; its buckets keep serving it.
+    ///
+    /// # Errors
+    /// `InvalidName`, `NoSuchVault`, `VaultExists`.
+    pub fn rename_vault(&self, id: VaultId, new_name: &str) -> Result<VaultRow, VaultError> {
+        check_plain_name(new_name)?;
+        self.meta.write(|tx| {
+            let row = catalog::vault_by_id(tx, id)?
+                .ok_or_else(|| VaultError::NoSuchVault(id.to_string()))?;
+            catalog::rename_vault(tx, id, new_name)?;
+            Ok(VaultRow {
+                name: new_name.to_owned(),
+                ..row
+            })
+        })
+    }
+
+    /// How many objects (files) a vault holds and their total size in bytes.
+    ///
+    /// # Errors
+    /// A metadata failure.
+    pub fn vault_usage(&self, id: VaultId) -> Result<(u64, u64), VaultError> {
+        self.meta
+            .read(|conn| Ok::<_, VaultError>(catalog::vault_usage(conn, id)?))
     }
 
     /// Creates a bucket on a new vault of the same name.
@@ -248,11 +307,26 @@ impl Engine {
         self.meta.read(|conn| Ok(catalog::buckets(conn)?))
     }
 
-    /// Creates a gateway credential; its secret is returned here and never again.
+    /// Creates a gateway credential that never expires; its secret is returned here and never
+    /// again.
     ///
     /// # Errors
     /// `InvalidName`, or a storage failure.
     pub fn create_credential(&self, name: &str) -> Result<NewCredential, VaultError> {
+        self.create_credential_with(name, None, None)
+    }
+
+    /// Creates a gateway credential with a description and an expiry time (milliseconds since
+    /// the epoch); its secret is returned here and never again.
+    ///
+    /// # Errors
+    /// `InvalidName`, or a storage failure.
+    pub fn create_credential_with(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        expires_ms: Option<i64>,
+    ) -> Result<NewCredential, VaultError> {
         check_plain_name(name)?;
         let (key_version, gateway_key) = self.keyring.gateway_key(&self.meta)?;
         let access_key = format!("VH{}", random_string(BASE32, ACCESS_KEY_RANDOM_LEN));
@@ -268,6 +342,9 @@ impl Engine {
             key_version,
             created_ms: now_ms(),
             revoked_ms: None,
+            description: description.map(str::to_owned),
+            expires_ms,
+            last_used_ms: None,
         };
         self.meta
             .write(|tx| Ok::<_, VaultError>(catalog::insert_credential(tx, &row)?))?;
@@ -278,12 +355,59 @@ impl Engine {
         })
     }
 
-    /// Every credential, revoked ones included, without secrets.
+    /// Every credential, revoked and expired ones included, without secrets; last-use times are
+    /// flushed first so they are current.
     ///
     /// # Errors
     /// A metadata failure.
     pub fn list_credentials(&self) -> Result<Vec<CredentialRow>, VaultError> {
+        self.flush_credential_use()?;
         self.meta.read(|conn| Ok(catalog::credentials(conn)?))
+    }
+
+    /// One credential, without its secret, with a current last-use time.
+    ///
+    /// # Errors
+    /// `NoSuchCredential`, or a metadata failure.
+    pub fn credential(&self, access_key: &str) -> Result<CredentialRow, VaultError> {
+        self.flush_credential_use()?;
+        self.meta
+            .read(|conn| Ok::<_, VaultError>(catalog::credential(conn, access_key)?))?
+            .ok_or_else(|| VaultError::NoSuchCredential(access_key.to_owned()))
+    }
+
+    /// Writes the last-use times recorded in memory since the previous flush, in one
+    /// transaction. On failure they stay in memory for the next try.
+    ///
+    /// # Errors
+    /// A metadata failure.
+    pub fn flush_credential_use(&self) -> Result<(), VaultError> {
+        let pending: Vec<(String, i64)> = {
+            let mut last_used = self.lock_last_used();
+            std::mem::take(&mut *last_used).into_iter().collect()
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let written = self
+            .meta
+            .write(|tx| catalog::record_credential_use(tx, &pending));
+        if let Err(err) = written {
+            let mut last_used = self.lock_last_used();
+            for (access_key, at) in pending {
+                let slot = last_used.entry(access_key).or_insert(at);
+                *slot = (*slot).max(at);
+            }
+            return Err(err.into());
+        }
+        Ok(())
+    }
+
+    fn lock_last_used(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.credentials
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Revokes a credential; its next request fails.
@@ -295,9 +419,9 @@ impl Engine {
             .meta
             .write(|tx| Ok::<_, VaultError>(catalog::revoke_credential(tx, access_key)?))?;
         self.credentials
-            .0
+            .secrets
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .remove(access_key);
         if revoked {
             Ok(())
@@ -306,24 +430,59 @@ impl Engine {
         }
     }
 
-    /// The secret of an active credential, for verifying a request's signature.
+    /// The secret of an active credential, for verifying a request's signature. Notes the use
+    /// in memory (see [`Engine::flush_credential_use`]); never writes to the database.
     ///
     /// # Errors
-    /// `NoSuchCredential` for an unknown or revoked key; a failure to open the sealed secret.
+    /// `NoSuchCredential` for an unknown, revoked or expired key; a failure to open the sealed
+    /// secret.
     pub fn credential_secret(&self, access_key: &str) -> Result<Secret, VaultError> {
-        if let Some(secret) = self
-            .credentials
-            .0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(access_key)
-        {
-            return Ok(secret.clone());
+        let now = now_ms();
+        let secret = match self.cached_secret(access_key, now)? {
+            Some(secret) => secret,
+            None => self.load_secret(access_key, now)?,
+        };
+        let mut last_used = self.lock_last_used();
+        match last_used.get_mut(access_key) {
+            Some(at) => *at = (*at).max(now),
+            None => {
+                last_used.insert(access_key.to_owned(), now);
+            }
         }
+        Ok(secret)
+    }
+
+    /// The cached secret, `None` when it is not cached; an expired entry is dropped and refused.
+    fn cached_secret(&self, access_key: &str, now: i64) -> Result<Option<Secret>, VaultError> {
+        {
+            let secrets = self
+                .credentials
+                .secrets
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            match secrets.get(access_key) {
+                None => return Ok(None),
+                Some(cached) if cached.expires_ms.is_none_or(|at| at > now) => {
+                    return Ok(Some(cached.secret.clone()));
+                }
+                Some(_) => {}
+            }
+        }
+        self.credentials
+            .secrets
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(access_key);
+        tracing::debug!(access_key, "gateway credential expired");
+        Err(VaultError::NoSuchCredential(access_key.to_owned()))
+    }
+
+    /// Reads and unseals a usable credential's secret and caches it.
+    fn load_secret(&self, access_key: &str, now: i64) -> Result<Secret, VaultError> {
         let row = self
             .meta
             .read(|conn| Ok::<_, VaultError>(catalog::credential(conn, access_key)?))?
-            .filter(|row| row.revoked_ms.is_none())
+            .filter(|row| row.is_usable(now))
             .ok_or_else(|| VaultError::NoSuchCredential(access_key.to_owned()))?;
         let (version, gateway_key) = self.keyring.gateway_key(&self.meta)?;
         if version != row.key_version {
@@ -338,19 +497,185 @@ impl Engine {
             .map_err(|_| VaultError::NoSuchCredential(access_key.to_owned()))?;
         let secret = Secret(Arc::new(Zeroizing::new(text)));
         // Re-check under the write lock: a revocation that raced this lookup must win.
-        let mut cache = self
+        let mut secrets = self
             .credentials
-            .0
+            .secrets
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let still_active = self
+            .unwrap_or_else(PoisonError::into_inner);
+        let still_usable = self
             .meta
             .read(|conn| Ok::<_, VaultError>(catalog::credential(conn, access_key)?))?
-            .is_some_and(|row| row.revoked_ms.is_none());
-        if !still_active {
+            .is_some_and(|row| row.is_usable(now));
+        if !still_usable {
             return Err(VaultError::NoSuchCredential(access_key.to_owned()));
         }
-        cache.insert(access_key.to_owned(), secret.clone());
+        secrets.insert(
+            access_key.to_owned(),
+            CachedCredential {
+                secret: secret.clone(),
+                expires_ms: row.expires_ms,
+            },
+        );
         Ok(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::keys::KeyProviderChoice;
+    use crate::meta::{ObjectAttrs, WriteCondition};
+    use crate::path::ObjectKey;
+
+    fn open(dir: &Path) -> Engine {
+        Engine::open(&EngineConfig {
+            data_dir: dir.to_owned(),
+            key_provider: KeyProviderChoice::Software,
+            tpm_tcti: None,
+            part_dir: None,
+        })
+        .unwrap()
+    }
+
+    fn put(engine: &Engine, vault: VaultId, key: &str, data: &[u8]) {
+        let mut writer = engine.begin_write(vault).unwrap();
+        writer.write(data).unwrap();
+        engine
+            .commit_write(
+                writer,
+                &ObjectKey::parse(key).unwrap(),
+                ObjectAttrs::default(),
+                &WriteCondition::None,
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn an_expired_credential_is_refused_even_when_its_secret_is_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = open(dir.path());
+        let created = engine
+            .create_credential_with("ci", Some("nightly job"), Some(now_ms() + 3_600_000))
+            .unwrap();
+        let key = &created.access_key;
+        assert_eq!(engine.credential_secret(key).unwrap(), created.secret);
+        // The secret is cached now; let its expiry pass without waiting for it.
+        engine
+            .credentials
+            .secrets
+            .write()
+            .unwrap()
+            .get_mut(key.as_str())
+            .expect("cached after a lookup")
+            .expires_ms = Some(now_ms() - 1);
+        assert!(matches!(
+            engine.credential_secret(key),
+            Err(VaultError::NoSuchCredential(_))
+        ));
+        assert!(
+            !engine
+                .credentials
+                .secrets
+                .read()
+                .unwrap()
+                .contains_key(key.as_str()),
+            "an expired secret leaves the cache"
+        );
+
+        let past = engine
+            .create_credential_with("old", None, Some(now_ms() - 1))
+            .unwrap();
+        assert!(matches!(
+            engine.credential_secret(&past.access_key),
+            Err(VaultError::NoSuchCredential(_))
+        ));
+        let row = engine.credential(&past.access_key).unwrap();
+        assert!(row.is_expired(now_ms()) && row.revoked_ms.is_none());
+        let row = engine.credential(key).unwrap();
+        assert_eq!(row.description.as_deref(), Some("nightly job"));
+    }
+
+    #[test]
+    fn last_use_is_kept_in_memory_until_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = open(dir.path());
+        let created = engine.create_credential("laptop").unwrap();
+        let key = &created.access_key;
+        let stored = |engine: &Engine| {
+            engine
+                .meta
+                .read(|conn| catalog::credential(conn, key))
+                .unwrap()
+                .unwrap()
+                .last_used_ms
+        };
+
+        let before = now_ms();
+        engine.credential_secret(key).unwrap();
+        engine.credential_secret(key).unwrap();
+        assert_eq!(stored(&engine), None, "a lookup does not write");
+
+        engine.flush_credential_use().unwrap();
+        let used = stored(&engine).expect("flushed");
+        assert!(used >= before, "{used} < {before}");
+        assert!(engine.lock_last_used().is_empty());
+
+        engine.credential_secret(key).unwrap();
+        let listed = engine.list_credentials().unwrap();
+        assert!(listed[0].last_used_ms.is_some_and(|at| at >= used));
+        assert!(engine.lock_last_used().is_empty(), "listing flushed");
+        assert!(engine.credential("VHNOSUCHKEY").is_err());
+    }
+
+    #[test]
+    fn vaults_are_renamed_measured_and_deleted_with_their_bindings() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = open(dir.path());
+        let vault = engine.create_vault("photos").unwrap();
+        put(&engine, vault.id, "a.jpg", &[7; 1000]);
+        put(&engine, vault.id, "dir/b.jpg", &[8; 24]);
+        assert_eq!(engine.vault_usage(vault.id).unwrap(), (2, 1024));
+
+        let renamed = engine.rename_vault(vault.id, "pictures").unwrap();
+        assert_eq!((renamed.id, renamed.name.as_str()), (vault.id, "pictures"));
+        assert_eq!(engine.find_vault("pictures").unwrap().id, vault.id);
+        engine.create_vault("other").unwrap();
+        assert!(matches!(
+            engine.rename_vault(vault.id, "other"),
+            Err(VaultError::VaultExists(_))
+        ));
+        assert!(matches!(
+            engine.rename_vault(vault.id, "bad/name"),
+            Err(VaultError::InvalidName { .. })
+        ));
+
+        engine
+            .bind_bucket("pics", vault.id, "local", false)
+            .unwrap();
+        engine
+            .bind_bucket("pics2", vault.id, "local", false)
+            .unwrap();
+        assert!(matches!(
+            engine.delete_vault(vault.id),
+            Err(VaultError::VaultInUse { .. })
+        ));
+        let unbound = engine.delete_vault_and_unbind(vault.id).unwrap();
+        let names: Vec<&str> = unbound.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["pics", "pics2"]);
+        assert!(engine.list_buckets().unwrap().is_empty());
+        assert!(engine.find_vault("pictures").is_err());
+        assert_eq!(engine.vault_usage(vault.id).unwrap(), (0, 0));
+        let queued: i64 = engine
+            .meta
+            .read(|conn| {
+                Ok::<_, VaultError>(
+                    conn.query_row("SELECT COUNT(*) FROM blob_gc", [], |r| r.get(0))?,
+                )
+            })
+            .unwrap();
+        assert_eq!(queued, 0, "the vault's blobs were collected");
     }
 }

@@ -50,6 +50,26 @@ pub struct CredentialRow {
     pub created_ms: i64,
     /// When it was revoked, if it was.
     pub revoked_ms: Option<i64>,
+    /// What the operator said it is for.
+    pub description: Option<String>,
+    /// When it stops working, if it does.
+    pub expires_ms: Option<i64>,
+    /// When a request last used it, as of the last flush of the engine's in-memory record.
+    pub last_used_ms: Option<i64>,
+}
+
+impl CredentialRow {
+    /// Whether it has expired at `now_ms`.
+    #[must_use]
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        self.expires_ms.is_some_and(|at| at <= now_ms)
+    }
+
+    /// Whether a request may use it at `now_ms`: neither revoked nor expired.
+    #[must_use]
+    pub fn is_usable(&self, now_ms: i64) -> bool {
+        self.revoked_ms.is_none() && !self.is_expired(now_ms)
+    }
 }
 
 /// Creates a vault and its root directory.
@@ -103,6 +123,37 @@ pub(crate) fn vaults(conn: &Connection) -> Result<Vec<VaultRow>, MetaError> {
     let mut stmt = conn.prepare_cached("SELECT id, name, created_ms FROM vaults ORDER BY id")?;
     let rows = stmt.query_map([], vault_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Gives a vault another name.
+pub(crate) fn rename_vault(conn: &Connection, id: VaultId, name: &str) -> Result<(), VaultError> {
+    if let Some(other) = vault_by_name(conn, name)? {
+        if other.id == id {
+            return Ok(());
+        }
+        return Err(VaultError::VaultExists(name.to_owned()));
+    }
+    let changed = conn.execute(
+        "UPDATE vaults SET name = ?2 WHERE id = ?1",
+        params![id.0, name],
+    )?;
+    if changed == 0 {
+        return Err(VaultError::NoSuchVault(id.to_string()));
+    }
+    Ok(())
+}
+
+/// How many files a vault holds and their total size in bytes, in one indexed scan.
+pub(crate) fn vault_usage(conn: &Connection, id: VaultId) -> Result<(u64, u64), MetaError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries WHERE vault_id = ?1 AND kind = 1",
+    )?;
+    let (count, bytes): (i64, i64) =
+        stmt.query_row(params![id.0], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok((
+        u64::try_from(count).unwrap_or(0),
+        u64::try_from(bytes).unwrap_or(0),
+    ))
 }
 
 /// Removes a vault with all its entries and keys, queueing its blobs for collection.
@@ -229,7 +280,7 @@ pub(crate) fn buckets_of_vault(
     vault: VaultId,
 ) -> Result<Vec<BucketRow>, MetaError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {BUCKET_COLUMNS} FROM buckets WHERE vault_id = ?1"
+        "SELECT {BUCKET_COLUMNS} FROM buckets WHERE vault_id = ?1 ORDER BY name"
     ))?;
     let rows = stmt.query_map(params![vault.0], bucket_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -249,23 +300,32 @@ fn credential_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRo
         key_version: row.get(3)?,
         created_ms: row.get(4)?,
         revoked_ms: row.get(5)?,
+        description: row.get(6)?,
+        expires_ms: row.get(7)?,
+        last_used_ms: row.get(8)?,
     })
 }
 
-const CREDENTIAL_COLUMNS: &str =
-    "access_key, name, secret_sealed, key_version, created_ms, revoked_ms";
+const CREDENTIAL_COLUMNS: &str = "access_key, name, secret_sealed, key_version, created_ms, \
+     revoked_ms, description, expires_ms, last_used_ms";
 
 /// Stores a new credential.
 pub(crate) fn insert_credential(conn: &Connection, row: &CredentialRow) -> Result<(), MetaError> {
     conn.execute(
-        &format!("INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        &format!(
+            "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ),
         params![
             row.access_key,
             row.name,
             row.secret_sealed,
             row.key_version,
             row.created_ms,
-            row.revoked_ms
+            row.revoked_ms,
+            row.description,
+            row.expires_ms,
+            row.last_used_ms
         ],
     )?;
     Ok(())
@@ -300,4 +360,129 @@ pub(crate) fn revoke_credential(conn: &Connection, access_key: &str) -> Result<b
         params![access_key, now_ms()],
     )?;
     Ok(changed == 1)
+}
+
+/// Records when credentials were last used; an older time never replaces a newer one.
+pub(crate) fn record_credential_use(
+    conn: &Connection,
+    uses: &[(String, i64)],
+) -> Result<(), MetaError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE credentials SET last_used_ms = MAX(COALESCE(last_used_ms, 0), ?2)
+         WHERE access_key = ?1",
+    )?;
+    for (access_key, at) in uses {
+        stmt.execute(params![access_key, at])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::MetaStore;
+
+    fn sample(access_key: &str) -> CredentialRow {
+        CredentialRow {
+            access_key: access_key.to_owned(),
+            name: "laptop".to_owned(),
+            secret_sealed: vec![1, 2, 3],
+            key_version: 1,
+            created_ms: 1_000,
+            revoked_ms: None,
+            description: Some("backups".to_owned()),
+            expires_ms: Some(5_000),
+            last_used_ms: None,
+        }
+    }
+
+    #[test]
+    fn migration_3_gives_an_old_database_the_credential_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        drop(MetaStore::open(&path).unwrap());
+        // A version-2 database: the schema as it was before migration 3, with one credential.
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "ALTER TABLE credentials DROP COLUMN description;
+                 ALTER TABLE credentials DROP COLUMN expires_ms;
+                 ALTER TABLE credentials DROP COLUMN last_used_ms;
+                 INSERT INTO credentials
+                   (access_key, name, secret_sealed, key_version, created_ms, revoked_ms)
+                   VALUES ('VHOLD', 'old', x'00', 1, 7, NULL);
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+        }
+
+        let store = MetaStore::open(&path).unwrap();
+        let version: i64 = store
+            .read(|conn| {
+                Ok::<_, MetaError>(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(version, 3);
+        let old = store
+            .read(|conn| credential(conn, "VHOLD"))
+            .unwrap()
+            .expect("the old credential survives the migration");
+        assert_eq!((old.name.as_str(), old.created_ms), ("old", 7));
+        assert_eq!(
+            (old.description.as_deref(), old.expires_ms, old.last_used_ms),
+            (None, None, None)
+        );
+        assert!(old.is_usable(i64::MAX));
+    }
+
+    #[test]
+    fn credentials_round_trip_and_last_use_only_moves_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetaStore::open(&dir.path().join("meta.db")).unwrap();
+        store
+            .write(|tx| insert_credential(tx, &sample("VHA")))
+            .unwrap();
+        store
+            .write(|tx| record_credential_use(tx, &[("VHA".to_owned(), 3_000)]))
+            .unwrap();
+        store
+            .write(|tx| {
+                record_credential_use(tx, &[("VHA".to_owned(), 2_000), ("VHGONE".to_owned(), 9)])
+            })
+            .unwrap();
+        let row = store.read(|conn| credential(conn, "VHA")).unwrap().unwrap();
+        assert_eq!(row.description.as_deref(), Some("backups"));
+        assert_eq!(row.last_used_ms, Some(3_000));
+        assert!(row.is_usable(4_999));
+        assert!(!row.is_usable(5_000));
+        assert!(row.is_expired(5_000));
+    }
+
+    #[test]
+    fn vault_usage_counts_files_and_renames_refuse_taken_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetaStore::open(&dir.path().join("meta.db")).unwrap();
+        let (a, b) = store
+            .write(|tx| {
+                let (a, _) = insert_vault(tx, "a")?;
+                let (b, _) = insert_vault(tx, "b")?;
+                Ok::<_, VaultError>((a.id, b.id))
+            })
+            .unwrap();
+        let usage = store.read(|conn| vault_usage(conn, a)).unwrap();
+        assert_eq!(usage, (0, 0), "a root directory is not an object");
+        assert!(matches!(
+            store.write(|tx| rename_vault(tx, a, "b")),
+            Err(VaultError::VaultExists(_))
+        ));
+        store.write(|tx| rename_vault(tx, a, "c")).unwrap();
+        store.write(|tx| rename_vault(tx, b, "b")).unwrap();
+        let names: Vec<String> = store
+            .read(vaults)
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        assert_eq!(names, ["c", "b"]);
+    }
 }

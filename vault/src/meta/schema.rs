@@ -105,6 +105,10 @@ const MIGRATIONS: &[&str] = &[
         modified_ms INTEGER NOT NULL,
         PRIMARY KEY (upload_id, part_number)
     );",
+    // 3: what a credential is for, when it stops working, and when it was last used.
+    "ALTER TABLE credentials ADD COLUMN description TEXT;
+    ALTER TABLE credentials ADD COLUMN expires_ms INTEGER;
+    ALTER TABLE credentials ADD COLUMN last_used_ms INTEGER;",
 ];
 
 /// Brings the database up to the newest schema.
