@@ -485,3 +485,29 @@ fn bodies_over_the_limit_are_refused_before_they_are_read() {
         .assert_error(404, "NoSuchKey", "nothing stored");
     f.put("fits", &vec![b'z'; MIB]);
 }
+
+#[test]
+fn only_the_null_version_exists() {
+    let f = Fixture::new();
+    f.put("versioned", b"current");
+    let null = f
+        .signed("GET", &format!("/{BUCKET}/versioned?versionId=null"))
+        .send();
+    assert_eq!(null.body, b"current");
+    f.signed(
+        "GET",
+        &format!("/{BUCKET}/versioned?versionId=3HL4kqtJlcpXroDTDmJ"),
+    )
+    .send()
+    .assert_error(400, "InvalidArgument", "another version id");
+    f.signed(
+        "DELETE",
+        &format!("/{BUCKET}/versioned?versionId=3HL4kqtJlcpXroDTDmJ"),
+    )
+    .send()
+    .assert_error(400, "InvalidArgument", "deleting another version");
+    assert_eq!(
+        f.signed("GET", &format!("/{BUCKET}/versioned")).send().body,
+        b"current"
+    );
+}

@@ -279,6 +279,14 @@ pub fn operation(
     {
         return Ok(Operation::NotImplemented(sub));
     }
+    // Every object here has the one version `null`; naming any other is an error, not a read
+    // of the current object.
+    if query_value(query, "versionId").is_some_and(|id| id != "null") {
+        return Err(
+            S3Error::new(S3ErrorCode::InvalidArgument, "Invalid version id specified")
+                .with_field("ArgumentName", "versionId"),
+        );
+    }
     let not_allowed = || {
         S3Error::new(
             S3ErrorCode::MethodNotAllowed,
