@@ -267,16 +267,12 @@ impl Checks {
         })
     }
 
-    /// How many checks passed so far.
-    pub fn passed(&self) -> usize {
-        self.passed
-    }
-
     /// Fails the test with every failed check, if there is one.
     ///
     /// # Panics
     /// When a check failed.
     pub fn finish(self) {
+        eprintln!("{}: {} checks passed", self.client, self.passed);
         assert!(
             self.failures.is_empty(),
             "{}: {} of {} checks failed:\n- {}",
