@@ -853,3 +853,49 @@ fn large_upload_goes_multipart_and_round_trips() {
         "{uploads}"
     );
 }
+
+#[test]
+fn a_second_node_on_the_same_data_directory_refuses_to_start_and_deletes_nothing() {
+    let node = common::TestNode::start();
+    let (ak, secret) = node.create_credential("locked");
+    node.create_bucket("locked");
+    let aws = node.aws().with_credentials(&ak, &secret);
+    let file = node.root().join("kept.bin");
+    std::fs::write(&file, vec![7u8; 300_000]).expect("write a file");
+    aws.run_ok(&[
+        "s3",
+        "cp",
+        file.to_str().expect("utf-8 path"),
+        "s3://locked/kept.bin",
+    ]);
+    let blobs_before = std::fs::read_dir(node.data_dir().join("blobs"))
+        .expect("blobs")
+        .count();
+
+    let second = std::process::Command::new(common::vaulthalla_bin())
+        .arg("--config")
+        .arg(node.config_path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run a second vaulthalla");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another node is using the data directory"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(node.data_dir().join("blobs"))
+            .expect("blobs")
+            .count(),
+        blobs_before
+    );
+    let back = node.root().join("back.bin");
+    aws.run_ok(&[
+        "s3",
+        "cp",
+        "s3://locked/kept.bin",
+        back.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(std::fs::read(&back).expect("read back"), vec![7u8; 300_000]);
+}

@@ -511,3 +511,28 @@ fn only_the_null_version_exists() {
         b"current"
     );
 }
+
+#[test]
+fn features_the_gateway_lacks_are_refused_not_ignored() {
+    let f = Fixture::new();
+    for (name, value) in [
+        ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+        ("x-amz-object-lock-mode", "COMPLIANCE"),
+        ("x-amz-tagging", "a=b"),
+        ("x-amz-server-side-encryption", "aws:kms"),
+    ] {
+        f.signed("PUT", &format!("/{BUCKET}/featured"))
+            .header(name, value)
+            .body(b"x")
+            .send()
+            .assert_error(501, "NotImplemented", name);
+    }
+    f.signed("GET", &format!("/{BUCKET}/featured"))
+        .send()
+        .assert_error(404, "NoSuchKey", "nothing stored");
+    f.signed("PUT", &format!("/{BUCKET}/featured"))
+        .header("x-amz-server-side-encryption", "AES256")
+        .body(b"x")
+        .send()
+        .assert_ok("SSE with a node-managed key is what the node always does");
+}

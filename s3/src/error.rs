@@ -358,6 +358,7 @@ impl From<VaultError> for S3Error {
             | VaultError::Metadata(_)
             | VaultError::Keys(_)
             | VaultError::Crypto(_)
+            | VaultError::DataDirInUse(_)
             | VaultError::Internal(_) => Self::internal(&err),
         }
     }

@@ -54,11 +54,19 @@ pub(crate) async fn serve_connection(
     drop(slot);
 }
 
+/// How long a client may take to send a request's headers, also while a kept-alive connection
+/// waits for its next request.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn serve_http<I>(io: I, service: axum::Router, watcher: Watcher) -> Result<(), hyper::Error>
 where
     I: Read + Write + Unpin + Send + 'static,
 {
+    // A client that opens a connection and sends nothing (or headers a byte at a time) would
+    // hold one of the `max_connections` slots forever; the timer bounds how long it may take.
     let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true)
         .serve_connection(io, TowerToHyperService::new(service));
     watcher.watch(connection).await

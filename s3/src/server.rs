@@ -195,6 +195,35 @@ async fn dispatch(
     (Some(op), result)
 }
 
+/// Headers asking for features the gateway does not have; accepting them silently would
+/// promise protection (a customer key, a retention lock) that is not there.
+const UNSUPPORTED_HEADERS: &[&str] = &[
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-copy-source-server-side-encryption-customer-algorithm",
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold",
+    "x-amz-tagging",
+    "x-amz-website-redirect-location",
+];
+
+/// The first header of a request that asks for a feature the gateway does not offer. Server-side
+/// encryption with a node-managed key (`AES256`) is what the node always does, so only
+/// `aws:kms` is refused.
+fn unsupported_header(headers: &http::HeaderMap) -> Option<&'static str> {
+    if let Some(found) = UNSUPPORTED_HEADERS
+        .iter()
+        .find(|name| headers.contains_key(**name))
+    {
+        return Some(found);
+    }
+    let sse = headers
+        .get("x-amz-server-side-encryption")
+        .and_then(|v| v.to_str().ok());
+    sse.filter(|v| !v.eq_ignore_ascii_case("AES256"))
+        .map(|_| "x-amz-server-side-encryption")
+}
+
 /// Where a request goes: its target, its decoded query and its operation.
 type Routed = (Target, Vec<(String, String)>, Operation);
 
@@ -219,6 +248,15 @@ async fn authenticate_and_route(
     query: &[(String, String)],
     body: Body,
 ) -> Result<Response, S3Error> {
+    if let Some(header) = unsupported_header(&parts.headers) {
+        return Err(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            format!(
+                "A header you provided implies functionality that is not implemented: {header}"
+            ),
+        )
+        .with_field("Header", header));
+    }
     let host_bucket = target.bucket.as_deref().filter(|_| target.bucket_in_host);
     let auth = authenticate_addressed(
         &gateway.engine,

@@ -48,6 +48,26 @@ pub struct Engine {
     part_blobs: Arc<dyn BlobStore>,
     keyring: Keyring,
     credentials: admin::CredentialCache,
+    /// Held for the engine's life: a second node on the same data directory would delete the
+    /// first one's in-flight blobs as orphans at its start.
+    _data_dir_lock: Option<fs::File>,
+}
+
+/// Takes the data directory's lock, or says which process holds it.
+fn lock_data_dir(dir: &Path) -> Result<fs::File, VaultError> {
+    let path = dir.join("lock");
+    let io = |source| VaultError::Blob(crate::blob::BlobError::Io { id: None, source });
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(VaultError::DataDirInUse(dir.to_owned())),
+        Err(fs::TryLockError::Error(err)) => Err(io(err)),
+    }
 }
 
 impl Engine {
@@ -61,6 +81,7 @@ impl Engine {
     pub fn open(config: &EngineConfig) -> Result<Self, VaultError> {
         let dir = &config.data_dir;
         create_private_dir(dir)?;
+        let lock = lock_data_dir(dir)?;
         let master = load_or_create_master_key(
             &dir.join("keys"),
             config.key_provider,
@@ -92,6 +113,7 @@ impl Engine {
             part_blobs,
             keyring: Keyring::new(master),
             credentials: admin::CredentialCache::default(),
+            _data_dir_lock: Some(lock),
         };
         engine.collect_garbage()?;
         engine.remove_orphan_blobs()?;
@@ -107,6 +129,7 @@ impl Engine {
             blobs,
             keyring,
             credentials: admin::CredentialCache::default(),
+            _data_dir_lock: None,
         }
     }
 

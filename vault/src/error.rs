@@ -117,6 +117,9 @@ pub enum VaultError {
     /// A wrapped key or sealed secret did not open.
     #[error("a sealed key or secret did not open")]
     Crypto(#[from] CryptoError),
+    /// Another node has the data directory open.
+    #[error("another node is using the data directory {}; stop it first, or give this node its own data_dir", .0.display())]
+    DataDirInUse(std::path::PathBuf),
     /// A blocking task was cancelled or panicked.
     #[error("an internal task failed: {0}")]
     Internal(String),

@@ -123,6 +123,24 @@ impl Engine {
     /// # Errors
     /// `NoSuchKey`; `Integrity` when the blob's header does not authenticate.
     pub fn open_object(&self, vault: VaultId, key: &ObjectKey) -> Result<ObjectReader, VaultError> {
+        // An overwrite that commits between reading the entry and opening its blob deletes
+        // that blob; reading the entry again finds the new one.
+        let mut attempts = 0;
+        loop {
+            match self.open_object_once(vault, key) {
+                Err(VaultError::Blob(crate::blob::BlobError::NotFound { .. })) if attempts < 3 => {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_object_once(
+        &self,
+        vault: VaultId,
+        key: &ObjectKey,
+    ) -> Result<ObjectReader, VaultError> {
         let entry = self.head_object(vault, key)?;
         if entry.parts > 0 {
             let parts = self
