@@ -13,9 +13,6 @@ use crate::router::query_value;
 use crate::xml::XmlWriter;
 use crate::{Gateway, OWNER_DISPLAY_NAME, OWNER_ID};
 
-/// The most keys one page holds, as in S3.
-const MAX_KEYS: usize = 1000;
-
 /// What `encoding-type=url` leaves unescaped: S3 keeps `/` readable.
 const URL_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -39,20 +36,7 @@ impl Encoder {
 }
 
 pub(crate) fn parse_max_keys(query: &[(String, String)]) -> Result<usize, S3Error> {
-    match query_value(query, "max-keys") {
-        None => Ok(MAX_KEYS),
-        Some(value) => value
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX).min(MAX_KEYS))
-            .ok_or_else(|| {
-                S3Error::new(
-                    S3ErrorCode::InvalidArgument,
-                    "Provided max-keys not an integer or within integer range",
-                )
-            }),
-    }
+    super::multipart::page_size(query, "max-keys")
 }
 
 pub(crate) fn parse_encoding(query: &[(String, String)]) -> Result<Encoder, S3Error> {

@@ -468,7 +468,8 @@ pub async fn abort_multipart_upload(
         .expect("valid response"))
 }
 
-fn page_size(query: &[(String, String)], name: &str) -> Result<usize, S3Error> {
+/// A page-size parameter (`max-keys`, `max-uploads`, `max-parts`): 0..=1000, 1000 when absent.
+pub(crate) fn page_size(query: &[(String, String)], name: &str) -> Result<usize, S3Error> {
     match query_value(query, name) {
         None => Ok(MAX_PAGE),
         Some(value) => value
