@@ -359,6 +359,7 @@ impl From<VaultError> for S3Error {
             | VaultError::Keys(_)
             | VaultError::Crypto(_)
             | VaultError::DataDirInUse(_)
+            | VaultError::Tree { .. }
             | VaultError::Internal(_) => Self::internal(&err),
         }
     }

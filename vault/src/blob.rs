@@ -20,8 +20,9 @@ use crate::crypto::fill_random;
 pub mod format;
 mod local;
 mod memory;
+mod mutable;
 mod reader;
-mod segment;
+pub(crate) mod segment;
 mod store;
 #[cfg(test)]
 mod tamper_tests;
@@ -32,6 +33,7 @@ mod writer;
 
 pub use local::LocalBlobStore;
 pub use memory::MemoryBlobStore;
+pub use mutable::MutableBlob;
 pub use reader::BlobReader;
 pub use store::{BlobSink, BlobSource, BlobStore};
 pub use tiered::TieredBlobStore;

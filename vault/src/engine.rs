@@ -5,10 +5,14 @@
 //! transaction. All methods block; async callers run them on blocking threads.
 
 mod admin;
+mod changes;
+mod files;
 mod gc;
+mod locks;
 mod multipart;
 mod objects;
 mod reader;
+mod tree;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,8 +20,11 @@ use std::sync::Arc;
 
 pub use admin::{NewCredential, Secret};
 pub use multipart::{CompletePart, MAX_PART_NUMBER, PartsPage, multipart_etag};
+pub use changes::{Change, ChangeListener};
+pub use files::OpenFile;
 pub use objects::ObjectWriter;
 pub use reader::ObjectReader;
+pub use tree::{MAX_XATTR_VALUE, MountedVault};
 
 use crate::blob::{BlobStore, LocalBlobStore, TieredBlobStore};
 use crate::error::VaultError;
@@ -48,6 +55,14 @@ pub struct Engine {
     part_blobs: Arc<dyn BlobStore>,
     keyring: Keyring,
     credentials: admin::CredentialCache,
+    /// Files open through the mount.
+    open_files: files::OpenFiles,
+    /// Keeps gateway reads apart from in-place rewrites.
+    blob_locks: Arc<locks::BlobLocks>,
+    /// Who hears of changes the gateway makes (the mount, to drop the kernel's caches).
+    changes: changes::Listeners,
+    /// The data directory, for free-space figures.
+    data_dir: Option<PathBuf>,
     /// Held for the engine's life: a second node on the same data directory would delete the
     /// first one's in-flight blobs as orphans at its start.
     _data_dir_lock: Option<fs::File>,
@@ -113,8 +128,13 @@ impl Engine {
             part_blobs,
             keyring: Keyring::new(master),
             credentials: admin::CredentialCache::default(),
+            open_files: files::OpenFiles::default(),
+            blob_locks: Arc::default(),
+            changes: changes::Listeners::default(),
+            data_dir: Some(dir.clone()),
             _data_dir_lock: Some(lock),
         };
+        engine.recover_journal()?;
         engine.collect_garbage()?;
         engine.remove_orphan_blobs()?;
         Ok(engine)
@@ -129,8 +149,18 @@ impl Engine {
             blobs,
             keyring,
             credentials: admin::CredentialCache::default(),
+            open_files: files::OpenFiles::default(),
+            blob_locks: Arc::default(),
+            changes: changes::Listeners::default(),
+            data_dir: None,
             _data_dir_lock: None,
         }
+    }
+
+    /// The data directory, when the engine has one on disk.
+    #[must_use]
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
     }
 
     /// Which provider sealed the master key.

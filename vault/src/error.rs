@@ -120,9 +120,49 @@ pub enum VaultError {
     /// Another node has the data directory open.
     #[error("another node is using the data directory {}; stop it first, or give this node its own data_dir", .0.display())]
     DataDirInUse(std::path::PathBuf),
+    /// A namespace operation of the mount cannot be done.
+    #[error("{path}: {kind}")]
+    Tree {
+        /// Why.
+        kind: TreeError,
+        /// The path concerned.
+        path: String,
+    },
     /// A blocking task was cancelled or panicked.
     #[error("an internal task failed: {0}")]
     Internal(String),
+}
+
+/// Why a namespace operation of the mount failed; each maps to one errno.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TreeError {
+    /// No such entry (`ENOENT`).
+    #[error("no such file or directory")]
+    NotFound,
+    /// The name is taken (`EEXIST`).
+    #[error("exists already")]
+    Exists,
+    /// The directory is not empty (`ENOTEMPTY`).
+    #[error("directory not empty")]
+    NotEmpty,
+    /// A directory was needed (`ENOTDIR`).
+    #[error("not a directory")]
+    NotADirectory,
+    /// A directory is in the way (`EISDIR`).
+    #[error("is a directory")]
+    IsADirectory,
+    /// The entries are in different vaults (`EXDEV`).
+    #[error("cannot move between vaults")]
+    CrossVault,
+    /// The name cannot be a path of a vault (`EINVAL`).
+    #[error("invalid name")]
+    InvalidName,
+    /// The path is longer than a key may be (`ENAMETOOLONG`).
+    #[error("name or path too long")]
+    NameTooLong,
+    /// The operation makes no sense for these entries (`EINVAL`).
+    #[error("invalid argument")]
+    InvalidArgument,
 }
 
 impl From<BlobError> for VaultError {

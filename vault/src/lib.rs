@@ -22,7 +22,7 @@ pub mod path;
 
 pub use engine::{
     CompletePart, Engine, EngineConfig, MAX_PART_NUMBER, NewCredential, ObjectReader, ObjectWriter,
-    PartsPage, Secret,
+    OpenFile, PartsPage, Secret,
 };
 pub use error::VaultError;
 pub use ids::{EntryId, VaultId};

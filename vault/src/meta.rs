@@ -9,9 +9,12 @@
 pub(crate) mod blobs;
 pub(crate) mod catalog;
 pub(crate) mod entries;
+pub(crate) mod journal;
 pub mod parts;
 mod schema;
+pub mod tree;
 pub mod uploads;
+pub(crate) mod xattrs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,6 +26,7 @@ pub use catalog::{BucketRow, CredentialRow, VaultRow};
 pub use entries::{
     Entry, EntryKind, ListItem, ListQuery, NewFile, ObjectAttrs, PutOutcome, WriteCondition,
 };
+pub use tree::{AttrChange, NewNode, RenameMode, Renamed};
 
 /// How many read connections stay open for reuse.
 const READER_POOL_SIZE: usize = 8;

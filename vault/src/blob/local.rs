@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::crypto::fill_random;
 
-use super::{BlobError, BlobId, BlobSink, BlobSource, BlobStore};
+use super::{BlobError, BlobId, BlobSink, BlobSource, BlobStore, MutableBlob};
 
 /// Name of the folder holding blobs that are still being written.
 const TEMP_DIR: &str = "tmp";
@@ -166,6 +166,28 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
+    fn open_mutable(&self, id: BlobId, create: bool) -> Result<Box<dyn MutableBlob>, BlobError> {
+        let io_err = |err| BlobError::io(id, err);
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).mode(0o600);
+        let (path, unsynced_dir) = if create {
+            options.create_new(true);
+            let dir = self.inner.ensure_fanout_dir(id).map_err(io_err)?;
+            (dir.join(id.to_hex()), Some(dir))
+        } else {
+            (self.inner.blob_path(id), None)
+        };
+        match options.open(&path) {
+            Ok(file) => Ok(Box::new(LocalMutable {
+                id,
+                file,
+                unsynced_dir: std::sync::Mutex::new(unsynced_dir),
+            })),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Err(BlobError::NotFound { id }),
+            Err(err) => Err(io_err(err)),
+        }
+    }
+
     fn list(&self) -> Result<Vec<BlobId>, BlobError> {
         let store_io = |source| BlobError::Io { id: None, source };
         let mut ids = Vec::new();
@@ -271,6 +293,57 @@ impl BlobSource for LocalSource {
         self.file
             .read_exact_at(buf, offset)
             .map_err(|err| BlobError::io(self.id, err))
+    }
+}
+
+/// A blob file open for in-place rewrites.
+struct LocalMutable {
+    id: BlobId,
+    file: File,
+    /// The directory of a blob created by this handle, until its name has been synced.
+    unsynced_dir: std::sync::Mutex<Option<PathBuf>>,
+}
+
+impl MutableBlob for LocalMutable {
+    fn len(&self) -> Result<u64, BlobError> {
+        let metadata = self
+            .file
+            .metadata()
+            .map_err(|err| BlobError::io(self.id, err))?;
+        Ok(metadata.len())
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), BlobError> {
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|err| BlobError::io(self.id, err))
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<(), BlobError> {
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(|err| BlobError::io(self.id, err))
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), BlobError> {
+        self.file
+            .set_len(len)
+            .map_err(|err| BlobError::io(self.id, err))
+    }
+
+    fn sync(&self) -> Result<(), BlobError> {
+        let io_err = |err| BlobError::io(self.id, err);
+        // fdatasync covers the length too: it is needed to read the data back.
+        self.file.sync_data().map_err(io_err)?;
+        let mut unsynced_dir = self
+            .unsynced_dir
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(dir) = unsynced_dir.as_deref() {
+            sync_dir(dir).map_err(io_err)?;
+            *unsynced_dir = None;
+        }
+        Ok(())
     }
 }
 

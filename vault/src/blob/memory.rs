@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::{BlobError, BlobId, BlobSink, BlobSource, BlobStore};
+use super::{BlobError, BlobId, BlobSink, BlobSource, BlobStore, MutableBlob};
 
 type Blobs = BTreeMap<BlobId, Arc<Vec<u8>>>;
 
@@ -85,6 +85,85 @@ impl BlobStore for MemoryBlobStore {
 
     fn list(&self) -> Result<Vec<BlobId>, BlobError> {
         Ok(self.lock().keys().copied().collect())
+    }
+
+    fn open_mutable(&self, id: BlobId, create: bool) -> Result<Box<dyn MutableBlob>, BlobError> {
+        let mut blobs = self.lock();
+        match (blobs.contains_key(&id), create) {
+            (false, false) => return Err(BlobError::NotFound { id }),
+            (true, true) => {
+                let exists = io::Error::new(io::ErrorKind::AlreadyExists, "blob exists");
+                return Err(BlobError::io(id, exists));
+            }
+            (false, true) => {
+                blobs.insert(id, Arc::new(Vec::new()));
+            }
+            (true, false) => {}
+        }
+        Ok(Box::new(MemoryMutable {
+            store: self.clone(),
+            id,
+        }))
+    }
+}
+
+/// A committed blob of a [`MemoryBlobStore`] open for in-place rewrites; changes are visible to
+/// sources opened afterwards.
+struct MemoryMutable {
+    store: MemoryBlobStore,
+    id: BlobId,
+}
+
+impl MemoryMutable {
+    fn with_bytes<T>(&self, f: impl FnOnce(&mut Vec<u8>) -> T) -> Result<T, BlobError> {
+        let mut blobs = self.store.lock();
+        let Some(bytes) = blobs.get_mut(&self.id) else {
+            let gone = io::Error::new(io::ErrorKind::NotFound, "blob removed");
+            return Err(BlobError::io(self.id, gone));
+        };
+        Ok(f(Arc::make_mut(bytes)))
+    }
+}
+
+impl MutableBlob for MemoryMutable {
+    fn len(&self) -> Result<u64, BlobError> {
+        self.with_bytes(|bytes| bytes.len() as u64)
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), BlobError> {
+        let id = self.id;
+        self.with_bytes(|bytes| {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            match bytes.get(start..start.saturating_add(buf.len())) {
+                Some(stored) => {
+                    buf.copy_from_slice(stored);
+                    Ok(())
+                }
+                None => Err(BlobError::io(
+                    id,
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the blob"),
+                )),
+            }
+        })?
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<(), BlobError> {
+        self.with_bytes(|bytes| {
+            let start = usize::try_from(offset).expect("test blobs fit in memory");
+            let end = start + buf.len();
+            if bytes.len() < end {
+                bytes.resize(end, 0);
+            }
+            bytes[start..end].copy_from_slice(buf);
+        })
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), BlobError> {
+        self.with_bytes(|bytes| bytes.resize(usize::try_from(len).expect("fits in memory"), 0))
+    }
+
+    fn sync(&self) -> Result<(), BlobError> {
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 //! sink commits, so readers never see a half-written blob and a crash mid-write leaves nothing
 //! under the blob's id.
 
-use super::{BlobError, BlobId};
+use super::{BlobError, BlobId, MutableBlob};
 
 /// Where blobs are kept.
 pub trait BlobStore: Send + Sync + 'static {
@@ -44,6 +44,16 @@ pub trait BlobStore: Send + Sync + 'static {
     ///
     /// [`BlobError::Io`] if the store fails.
     fn list(&self) -> Result<Vec<BlobId>, BlobError>;
+
+    /// The blob `id` open for in-place rewrites; with `create`, a new empty blob under `id`
+    /// (which must not exist yet). A new blob is visible under its id at once, so the caller
+    /// must not point metadata at it before it is complete and synced.
+    ///
+    /// # Errors
+    ///
+    /// [`BlobError::NotFound`] without `create` if there is no such blob; [`BlobError::Io`] if
+    /// the store fails.
+    fn open_mutable(&self, id: BlobId, create: bool) -> Result<Box<dyn MutableBlob>, BlobError>;
 }
 
 /// A blob being written. Dropping it without [`BlobSink::commit`] discards what was written.

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{BlobError, BlobId, BlobSink, BlobSource, BlobStore};
+use super::{BlobError, BlobId, BlobSink, BlobSource, BlobStore, MutableBlob};
 
 /// A primary store with a second store for multipart parts.
 pub struct TieredBlobStore {
@@ -37,6 +37,11 @@ impl BlobStore for TieredBlobStore {
     fn remove(&self, id: BlobId) -> Result<(), BlobError> {
         self.primary.remove(id)?;
         self.parts.remove(id)
+    }
+
+    fn open_mutable(&self, id: BlobId, create: bool) -> Result<Box<dyn MutableBlob>, BlobError> {
+        // Only whole files are rewritten in place, and those live in the primary store.
+        self.primary.open_mutable(id, create)
     }
 
     fn list(&self) -> Result<Vec<BlobId>, BlobError> {

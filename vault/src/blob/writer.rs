@@ -295,6 +295,14 @@ mod tests {
         fn list(&self) -> Result<Vec<BlobId>, BlobError> {
             Ok(Vec::new())
         }
+
+        fn open_mutable(
+            &self,
+            id: BlobId,
+            _create: bool,
+        ) -> Result<Box<dyn crate::blob::MutableBlob>, BlobError> {
+            Err(BlobError::NotFound { id })
+        }
     }
 
     impl BlobSink for FailingSink {

@@ -90,17 +90,51 @@ fn random_string(alphabet: &[u8], len: usize) -> String {
 }
 
 impl Engine {
-    /// Creates a vault with a fresh data key.
+    /// Creates a vault with a fresh data key, shown in the FUSE mount.
     ///
     /// # Errors
     /// `InvalidName`, `VaultExists`, or a storage failure.
     pub fn create_vault(&self, name: &str) -> Result<VaultRow, VaultError> {
+        self.create_vault_with(name, true)
+    }
+
+    /// Creates a vault with a fresh data key; `mounted` says whether the FUSE mount shows it.
+    /// The flag is set in the same transaction, so a hidden vault never appears in the mount.
+    ///
+    /// # Errors
+    /// `InvalidName`, `VaultExists`, or a storage failure.
+    pub fn create_vault_with(&self, name: &str, mounted: bool) -> Result<VaultRow, VaultError> {
         check_plain_name(name)?;
+        self.meta
+            .write(|tx| self.insert_vault_with_key(tx, name, mounted))
+    }
+
+    /// Inserts a vault, its root directory and its first data key.
+    fn insert_vault_with_key(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        name: &str,
+        mounted: bool,
+    ) -> Result<VaultRow, VaultError> {
+        let (mut vault, _root) = catalog::insert_vault(tx, name)?;
+        let (version, wrapped) = self.keyring.new_vault_key(vault.id);
+        catalog::insert_vault_key(tx, vault.id, version, &wrapped)?;
+        if !mounted {
+            catalog::set_vault_mounted(tx, vault.id, false)?;
+            vault.mounted = false;
+        }
+        Ok(vault)
+    }
+
+    /// Shows (`true`) or hides a vault in the FUSE mount. A running mount learns of it through
+    /// its owner, which tells the kernel to forget the top-level directory it cached.
+    ///
+    /// # Errors
+    /// `NoSuchVault`, or a metadata failure.
+    pub fn set_vault_mounted(&self, id: VaultId, mounted: bool) -> Result<VaultRow, VaultError> {
         self.meta.write(|tx| {
-            let (vault, _root) = catalog::insert_vault(tx, name)?;
-            let (version, wrapped) = self.keyring.new_vault_key(vault.id);
-            catalog::insert_vault_key(tx, vault.id, version, &wrapped)?;
-            Ok(vault)
+            catalog::set_vault_mounted(tx, id, mounted)?;
+            catalog::vault_by_id(tx, id)?.ok_or_else(|| VaultError::NoSuchVault(id.to_string()))
         })
     }
 
@@ -194,7 +228,7 @@ impl Engine {
             .read(|conn| Ok::<_, VaultError>(catalog::vault_usage(conn, id)?))
     }
 
-    /// Creates a bucket on a new vault of the same name.
+    /// Creates a bucket on a new vault of the same name, shown in the FUSE mount.
     ///
     /// # Errors
     /// `InvalidBucketName`, `BucketExists`, `VaultExists`.
@@ -203,14 +237,26 @@ impl Engine {
         name: &str,
         api_exclusive: bool,
     ) -> Result<BucketRow, VaultError> {
+        self.create_local_bucket_with(name, api_exclusive, true)
+    }
+
+    /// Creates a bucket on a new vault of the same name; `mounted` says whether the FUSE mount
+    /// shows the vault.
+    ///
+    /// # Errors
+    /// `InvalidBucketName`, `BucketExists`, `VaultExists`.
+    pub fn create_local_bucket_with(
+        &self,
+        name: &str,
+        api_exclusive: bool,
+        mounted: bool,
+    ) -> Result<BucketRow, VaultError> {
         check_bucket_name(name)?;
         self.meta.write(|tx| {
             if catalog::bucket(tx, name)?.is_some() {
                 return Err(VaultError::BucketExists(name.to_owned()));
             }
-            let (vault, _root) = catalog::insert_vault(tx, name)?;
-            let (version, wrapped) = self.keyring.new_vault_key(vault.id);
-            catalog::insert_vault_key(tx, vault.id, version, &wrapped)?;
+            let vault = self.insert_vault_with_key(tx, name, mounted)?;
             let row = BucketRow {
                 name: name.to_owned(),
                 vault: vault.id,
@@ -250,6 +296,22 @@ impl Engine {
             };
             catalog::insert_bucket(tx, &row)?;
             Ok(row)
+        })
+    }
+
+    /// Sets whether only the gateway may write into a bucket's vault. A running mount learns of
+    /// it through its owner, as for [`Engine::set_vault_mounted`].
+    ///
+    /// # Errors
+    /// `NoSuchBucket`, or a metadata failure.
+    pub fn set_bucket_api_exclusive(
+        &self,
+        name: &str,
+        api_exclusive: bool,
+    ) -> Result<BucketRow, VaultError> {
+        self.meta.write(|tx| {
+            catalog::set_bucket_api_exclusive(tx, name, api_exclusive)?;
+            catalog::bucket(tx, name)?.ok_or_else(|| VaultError::NoSuchBucket(name.to_owned()))
         })
     }
 
@@ -628,6 +690,78 @@ mod tests {
         assert!(listed[0].last_used_ms.is_some_and(|at| at >= used));
         assert!(engine.lock_last_used().is_empty(), "listing flushed");
         assert!(engine.credential("VHNOSUCHKEY").is_err());
+    }
+
+    #[test]
+    fn vaults_are_shown_or_hidden_in_the_mount_from_creation_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = open(dir.path());
+        assert!(engine.create_vault("shown").unwrap().mounted);
+        let hidden = engine.create_vault_with("hidden", false).unwrap();
+        assert!(!hidden.mounted);
+        assert!(!engine.find_vault("hidden").unwrap().mounted);
+        let bucket = engine
+            .create_local_bucket_with("quiet", true, false)
+            .unwrap();
+        assert!(!engine.find_vault("quiet").unwrap().mounted);
+        assert!(bucket.api_exclusive);
+        engine.create_local_bucket("loud", false).unwrap();
+        assert!(engine.find_vault("loud").unwrap().mounted);
+
+        let shown = engine.set_vault_mounted(hidden.id, true).unwrap();
+        assert_eq!(
+            (shown.id, shown.name.as_str(), shown.mounted),
+            (hidden.id, "hidden", true)
+        );
+        let renamed = engine.rename_vault(hidden.id, "visible").unwrap();
+        assert!(renamed.mounted, "a rename keeps the flag");
+        assert!(!engine.set_vault_mounted(hidden.id, false).unwrap().mounted);
+        let listed = engine.list_vaults().unwrap();
+        let flags: Vec<(&str, bool)> = listed
+            .iter()
+            .map(|v| (v.name.as_str(), v.mounted))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("shown", true),
+                ("visible", false),
+                ("quiet", false),
+                ("loud", true)
+            ]
+        );
+        assert!(matches!(
+            engine.set_vault_mounted(VaultId(9999), true),
+            Err(VaultError::NoSuchVault(_))
+        ));
+    }
+
+    #[test]
+    fn api_exclusivity_of_a_bucket_is_changed_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = open(dir.path());
+        let vault = engine.create_vault("docs").unwrap();
+        let bound = engine
+            .bind_bucket("docs", vault.id, "local", false)
+            .unwrap();
+        assert!(!bound.api_exclusive);
+
+        let changed = engine.set_bucket_api_exclusive("docs", true).unwrap();
+        assert_eq!((changed.name.as_str(), changed.vault), ("docs", vault.id));
+        assert!(changed.api_exclusive && !changed.owns_vault);
+        assert_eq!(changed.created_ms, bound.created_ms);
+        assert!(engine.bucket("docs").unwrap().api_exclusive);
+        assert!(
+            !engine
+                .set_bucket_api_exclusive("docs", false)
+                .unwrap()
+                .api_exclusive
+        );
+        assert!(!engine.bucket("docs").unwrap().api_exclusive);
+        assert!(matches!(
+            engine.set_bucket_api_exclusive("nosuch", true),
+            Err(VaultError::NoSuchBucket(_))
+        ));
     }
 
     #[test]

@@ -224,6 +224,7 @@ impl Engine {
             uploads::remove(tx, &upload.upload_id, &kept)?;
             Ok(outcome.entry)
         })?;
+        self.announce_written(&entry);
         self.collect_garbage_quietly();
         Ok(entry)
     }

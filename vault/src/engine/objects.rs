@@ -11,6 +11,7 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 
 use super::Engine;
+use super::changes::Change;
 use crate::blob::{BlobId, BlobStore, BlobWriter};
 use crate::error::VaultError;
 use crate::ids::VaultId;
@@ -127,9 +128,11 @@ impl Engine {
                 return Err(VaultError::DirectoryWithContent(key.as_str().to_owned()));
             }
             drop(writer);
-            return self
+            let entry = self
                 .meta
-                .write(|tx| entries::put_directory(tx, vault, key, condition));
+                .write(|tx| entries::put_directory(tx, vault, key, condition))?;
+            self.announce_written(&entry);
+            return Ok(entry);
         }
         let size = writer.finish()?;
         debug_assert_eq!(size, len);
@@ -151,6 +154,7 @@ impl Engine {
                 return Err(err);
             }
         };
+        self.announce_written(&outcome.entry);
         if outcome.replaced_content {
             self.collect_garbage_quietly();
         }
@@ -166,7 +170,9 @@ impl Engine {
             .meta
             .read(|conn| Ok::<_, VaultError>(entries::by_path(conn, vault, key.as_str())?))?;
         match entry {
-            Some(entry) if entry.kind == EntryKind::File || entry.explicit => Ok(entry),
+            Some(entry) if entry.kind == EntryKind::File || entry.explicit => {
+                self.with_etag(entry)
+            }
             _ => Err(VaultError::NoSuchKey(key.as_str().to_owned())),
         }
     }
@@ -180,9 +186,16 @@ impl Engine {
         vault: VaultId,
         key: &ObjectKey,
     ) -> Result<Option<Entry>, VaultError> {
-        let removed = self
-            .meta
-            .write(|tx| entries::delete_object(tx, vault, key))?;
+        let mut pruned = Vec::new();
+        let (removed, entry_gone) = self.meta.write(|tx| {
+            let removed = entries::delete_object(tx, vault, key, &mut pruned)?;
+            let gone = match &removed {
+                Some(entry) => entries::by_id(tx, entry.id)?.is_none(),
+                None => false,
+            };
+            Ok::<_, VaultError>((removed, gone))
+        })?;
+        self.announce_removed(removed.as_ref(), entry_gone, &pruned);
         if removed
             .as_ref()
             .is_some_and(|entry| entry.blob.is_some() || entry.parts > 0)
@@ -190,6 +203,35 @@ impl Engine {
             self.collect_garbage_quietly();
         }
         Ok(removed)
+    }
+
+    /// Tells the mount that the gateway wrote `entry`.
+    pub(crate) fn announce_written(&self, entry: &Entry) {
+        let mut changes = vec![Change::Entry(entry.id)];
+        changes.extend(entry.parent.map(Change::Entry));
+        self.changes.announce(&changes);
+    }
+
+    /// Tells the mount what a gateway delete removed: the entry (or, for a directory marker
+    /// whose directory stays, only its marker) and the implicit directories pruned after it.
+    fn announce_removed(&self, removed: Option<&Entry>, entry_gone: bool, pruned: &[Entry]) {
+        let Some(removed) = removed else { return };
+        let name_change = |entry: &Entry| {
+            Some(Change::Name {
+                parent: entry.parent?,
+                name: entry.name.clone(),
+                entry: entry.id,
+            })
+        };
+        let mut changes = Vec::new();
+        if entry_gone {
+            changes.extend(name_change(removed));
+            changes.extend(removed.parent.map(Change::Entry));
+        } else {
+            changes.push(Change::Entry(removed.id));
+        }
+        changes.extend(pruned.iter().filter_map(name_change));
+        self.changes.announce(&changes);
     }
 
     /// One page of a listing of `vault`; the flag says whether more follow.
@@ -201,8 +243,26 @@ impl Engine {
         vault: VaultId,
         query: &ListQuery,
     ) -> Result<(Vec<ListItem>, bool), VaultError> {
-        self.meta
-            .read(|conn| Ok(entries::list(conn, vault, query)?))
+        let (mut items, truncated) = self
+            .meta
+            .read(|conn| Ok::<_, VaultError>(entries::list(conn, vault, query)?))?;
+        for item in &mut items {
+            if let ListItem::Object(entry) = item
+                && entry.etag.is_none()
+            {
+                **entry = self.with_etag((**entry).clone())?;
+            }
+        }
+        Ok((items, truncated))
+    }
+
+    /// `entry` with its ETag: a file the mount is rewriting at random has none recorded until
+    /// it is closed, so it is computed from the committed content.
+    fn with_etag(&self, mut entry: Entry) -> Result<Entry, VaultError> {
+        if entry.etag.is_none() && entry.kind == EntryKind::File {
+            entry.etag = Some(self.content_md5(&entry)?);
+        }
+        Ok(entry)
     }
 
     /// Whether `vault` holds no object.

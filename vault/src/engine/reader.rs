@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::Engine;
+use super::locks::BlobLocks;
 use crate::blob::{BlobError, BlobReader, BlobStore};
 use crate::crypto::SecretKey;
 use crate::error::VaultError;
@@ -15,8 +16,9 @@ use crate::path::ObjectKey;
 enum Content {
     /// An empty object, or a directory marker.
     Empty,
-    /// One blob, opened (its header and last segment already authenticated).
-    Blob(Box<BlobReader>),
+    /// One blob, opened (its header and last segment already authenticated), with the lock
+    /// that keeps in-place rewrites by the mount out of a read.
+    Blob(Box<BlobReader>, Arc<BlobLocks>),
     /// The parts of a multipart object, opened one at a time as a read reaches them.
     Parts {
         parts: Vec<StoredPart>,
@@ -50,7 +52,7 @@ impl ObjectReader {
     pub fn parts(&self) -> &[StoredPart] {
         match &self.content {
             Content::Parts { parts, .. } => parts,
-            Content::Empty | Content::Blob(_) => &[],
+            Content::Empty | Content::Blob(..) => &[],
         }
     }
 
@@ -67,7 +69,10 @@ impl ObjectReader {
     ) -> Result<(), VaultError> {
         match &self.content {
             Content::Empty => Ok(()),
-            Content::Blob(blob) => read_blob(blob, start, end, sink),
+            Content::Blob(blob, locks) => {
+                let _shared = locks.read(blob.id());
+                read_blob(blob, start, end, sink)
+            }
             Content::Parts { parts, keys, store } => {
                 for part in parts {
                     let part_end = part.offset + part.size;
@@ -142,6 +147,12 @@ impl Engine {
         key: &ObjectKey,
     ) -> Result<ObjectReader, VaultError> {
         let entry = self.head_object(vault, key)?;
+        self.open_object_by_entry(entry)
+    }
+
+    /// Opens the content of `entry` for reading.
+    pub(crate) fn open_object_by_entry(&self, entry: Entry) -> Result<ObjectReader, VaultError> {
+        let vault = entry.vault;
         if entry.parts > 0 {
             let parts = self
                 .meta
@@ -169,12 +180,15 @@ impl Engine {
             });
         };
         let key = self.keyring.vault_key(&self.meta, vault, version)?;
-        let blob = BlobReader::open(self.blobs.as_ref(), blob_id, |wanted| {
-            key.filter(|_| wanted == version)
-        })?;
+        let blob = {
+            let _shared = self.blob_locks.read(blob_id);
+            BlobReader::open(self.blobs.as_ref(), blob_id, |wanted| {
+                key.filter(|_| wanted == version)
+            })?
+        };
         Ok(ObjectReader {
             entry,
-            content: Content::Blob(Box::new(blob)),
+            content: Content::Blob(Box::new(blob), Arc::clone(&self.blob_locks)),
         })
     }
 }

@@ -16,6 +16,8 @@ pub struct VaultRow {
     pub name: String,
     /// Creation time, milliseconds since the epoch.
     pub created_ms: i64,
+    /// Whether the FUSE mount shows it as a top-level directory.
+    pub mounted: bool,
 }
 
 /// A bucket binding.
@@ -72,7 +74,7 @@ impl CredentialRow {
     }
 }
 
-/// Creates a vault and its root directory.
+/// Creates a vault and its root directory; it is mounted (the column's default).
 pub(crate) fn insert_vault(
     conn: &Connection,
     name: &str,
@@ -92,6 +94,7 @@ pub(crate) fn insert_vault(
             id,
             name: name.to_owned(),
             created_ms,
+            mounted: true,
         },
         root,
     ))
@@ -102,27 +105,49 @@ fn vault_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VaultRow> {
         id: VaultId(row.get(0)?),
         name: row.get(1)?,
         created_ms: row.get(2)?,
+        mounted: row.get(3)?,
     })
 }
 
+const VAULT_COLUMNS: &str = "id, name, created_ms, mounted";
+
 /// The vault called `name`.
 pub(crate) fn vault_by_name(conn: &Connection, name: &str) -> Result<Option<VaultRow>, MetaError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, name, created_ms FROM vaults WHERE name = ?1")?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {VAULT_COLUMNS} FROM vaults WHERE name = ?1"
+    ))?;
     Ok(stmt.query_row(params![name], vault_from_row).optional()?)
 }
 
 /// The vault with this id.
 pub(crate) fn vault_by_id(conn: &Connection, id: VaultId) -> Result<Option<VaultRow>, MetaError> {
-    let mut stmt = conn.prepare_cached("SELECT id, name, created_ms FROM vaults WHERE id = ?1")?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {VAULT_COLUMNS} FROM vaults WHERE id = ?1"))?;
     Ok(stmt.query_row(params![id.0], vault_from_row).optional()?)
 }
 
 /// Every vault, by id.
 pub(crate) fn vaults(conn: &Connection) -> Result<Vec<VaultRow>, MetaError> {
-    let mut stmt = conn.prepare_cached("SELECT id, name, created_ms FROM vaults ORDER BY id")?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {VAULT_COLUMNS} FROM vaults ORDER BY id"))?;
     let rows = stmt.query_map([], vault_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Shows or hides a vault in the FUSE mount.
+pub(crate) fn set_vault_mounted(
+    conn: &Connection,
+    id: VaultId,
+    mounted: bool,
+) -> Result<(), VaultError> {
+    let changed = conn.execute(
+        "UPDATE vaults SET mounted = ?2 WHERE id = ?1",
+        params![id.0, mounted],
+    )?;
+    if changed == 0 {
+        return Err(VaultError::NoSuchVault(id.to_string()));
+    }
+    Ok(())
 }
 
 /// Gives a vault another name.
@@ -286,6 +311,22 @@ pub(crate) fn buckets_of_vault(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Sets whether only the gateway may write into the bucket's vault.
+pub(crate) fn set_bucket_api_exclusive(
+    conn: &Connection,
+    name: &str,
+    api_exclusive: bool,
+) -> Result<(), VaultError> {
+    let changed = conn.execute(
+        "UPDATE buckets SET api_exclusive = ?2 WHERE name = ?1",
+        params![name, api_exclusive],
+    )?;
+    if changed == 0 {
+        return Err(VaultError::NoSuchBucket(name.to_owned()));
+    }
+    Ok(())
+}
+
 /// Removes a bucket binding.
 pub(crate) fn delete_bucket(conn: &Connection, name: &str) -> Result<(), MetaError> {
     conn.execute("DELETE FROM buckets WHERE name = ?1", params![name])?;
@@ -396,14 +437,37 @@ mod tests {
         }
     }
 
+    /// Takes a database of the newest schema back to version 3 by undoing migration 4, which
+    /// must then apply again cleanly.
+    const UNDO_MIGRATION_4: &str = "DROP TABLE segment_journal;
+        DROP TABLE xattrs;
+        DROP INDEX entries_by_blob;
+        DROP INDEX entries_by_parent_id;
+        ALTER TABLE entries DROP COLUMN target;
+        ALTER TABLE entries DROP COLUMN atime_ms;
+        ALTER TABLE entries DROP COLUMN ctime_ms;
+        ALTER TABLE entries DROP COLUMN gid;
+        ALTER TABLE entries DROP COLUMN uid;
+        ALTER TABLE vaults DROP COLUMN mounted;
+        PRAGMA user_version = 3;";
+
+    fn schema_version(store: &MetaStore) -> i64 {
+        store
+            .read(|conn| {
+                Ok::<_, MetaError>(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+            })
+            .unwrap()
+    }
+
     #[test]
     fn migration_3_gives_an_old_database_the_credential_columns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta.db");
-        drop(MetaStore::open(&path).unwrap());
+        let newest = schema_version(&MetaStore::open(&path).unwrap());
         // A version-2 database: the schema as it was before migration 3, with one credential.
         {
             let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(UNDO_MIGRATION_4).unwrap();
             conn.execute_batch(
                 "ALTER TABLE credentials DROP COLUMN description;
                  ALTER TABLE credentials DROP COLUMN expires_ms;
@@ -417,12 +481,7 @@ mod tests {
         }
 
         let store = MetaStore::open(&path).unwrap();
-        let version: i64 = store
-            .read(|conn| {
-                Ok::<_, MetaError>(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
-            })
-            .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(schema_version(&store), newest);
         let old = store
             .read(|conn| credential(conn, "VHOLD"))
             .unwrap()
@@ -433,6 +492,79 @@ mod tests {
             (None, None, None)
         );
         assert!(old.is_usable(i64::MAX));
+    }
+
+    #[test]
+    fn migration_4_keeps_existing_vaults_in_the_mount() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        let newest = schema_version(&MetaStore::open(&path).unwrap());
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(UNDO_MIGRATION_4).unwrap();
+            conn.execute(
+                "INSERT INTO vaults (name, created_ms) VALUES ('old', 7)",
+                [],
+            )
+            .unwrap();
+        }
+
+        let store = MetaStore::open(&path).unwrap();
+        assert_eq!(schema_version(&store), newest);
+        let old = store
+            .read(|conn| vault_by_name(conn, "old"))
+            .unwrap()
+            .expect("the old vault survives the migration");
+        assert_eq!((old.created_ms, old.mounted), (7, true));
+    }
+
+    #[test]
+    fn mount_flags_and_api_exclusivity_are_stored_and_unknown_names_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetaStore::open(&dir.path().join("meta.db")).unwrap();
+        let vault = store
+            .write(|tx| {
+                let (vault, _) = insert_vault(tx, "media")?;
+                insert_bucket(
+                    tx,
+                    &BucketRow {
+                        name: "media".to_owned(),
+                        vault: vault.id,
+                        mode: "local".to_owned(),
+                        api_exclusive: false,
+                        owns_vault: true,
+                        created_ms: 1,
+                    },
+                )?;
+                Ok::<_, VaultError>(vault)
+            })
+            .unwrap();
+        assert!(vault.mounted, "a new vault is mounted");
+
+        store
+            .write(|tx| set_vault_mounted(tx, vault.id, false))
+            .unwrap();
+        let read = |id| store.read(|conn| vault_by_id(conn, id)).unwrap().unwrap();
+        assert!(!read(vault.id).mounted);
+        assert!(!store.read(vaults).unwrap()[0].mounted);
+        store
+            .write(|tx| set_vault_mounted(tx, vault.id, true))
+            .unwrap();
+        assert!(read(vault.id).mounted);
+        assert!(matches!(
+            store.write(|tx| set_vault_mounted(tx, VaultId(999), false)),
+            Err(VaultError::NoSuchVault(_))
+        ));
+
+        store
+            .write(|tx| set_bucket_api_exclusive(tx, "media", true))
+            .unwrap();
+        let bucket = store.read(|conn| bucket(conn, "media")).unwrap().unwrap();
+        assert!(bucket.api_exclusive);
+        assert!(matches!(
+            store.write(|tx| set_bucket_api_exclusive(tx, "nope", true)),
+            Err(VaultError::NoSuchBucket(_))
+        ));
     }
 
     #[test]

@@ -29,8 +29,9 @@ pub const DEFAULT_FILE_MODE: u32 = 0o644;
 /// Default permission bits of a directory created through the gateway.
 pub const DEFAULT_DIR_MODE: u32 = 0o755;
 
-const ENTRY_COLUMNS: &str = "id, vault_id, parent_id, name, path, kind, explicit, size, mode, \
-                             mtime_ms, blob_id, key_version, etag, attrs, parts";
+pub(crate) const ENTRY_COLUMNS: &str = "id, vault_id, parent_id, name, path, kind, explicit, size, \
+                             mode, mtime_ms, blob_id, key_version, etag, attrs, parts, uid, gid, \
+                             ctime_ms, atime_ms, target";
 
 /// What an entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +45,7 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
-    fn to_sql(self) -> i64 {
+    pub(crate) fn to_sql(self) -> i64 {
         match self {
             Self::File => 1,
             Self::Directory => 2,
@@ -135,16 +136,39 @@ pub struct Entry {
     /// For an object made by a multipart upload, how many parts hold its content (its `blob` is
     /// then `None`); 0 otherwise.
     pub parts: u32,
+    /// Owner user id (0 for entries made through the gateway).
+    pub uid: u32,
+    /// Owner group id.
+    pub gid: u32,
+    /// Last status change, in milliseconds since the epoch.
+    pub ctime_ms: i64,
+    /// Last access as recorded (the mount does not update it on reads).
+    pub atime_ms: i64,
+    /// For a symlink, where it points.
+    pub target: Option<String>,
 }
 
 impl Entry {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<Self, MetaError>> {
-        let kind: i64 = row.get(5)?;
-        let blob: Option<Vec<u8>> = row.get(10)?;
-        let attrs: Option<String> = row.get(13)?;
-        let size: i64 = row.get(7)?;
-        let mode: i64 = row.get(8)?;
-        let key_version: Option<i64> = row.get(11)?;
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<Self, MetaError>> {
+        Self::from_offset_row(row, 0)
+    }
+
+    /// Reads an entry whose [`ENTRY_COLUMNS`] start at column `base` of `row`.
+    pub(crate) fn from_offset_row(
+        row: &Row<'_>,
+        base: usize,
+    ) -> rusqlite::Result<Result<Self, MetaError>> {
+        let kind: i64 = row.get(base + 5)?;
+        let blob: Option<Vec<u8>> = row.get(base + 10)?;
+        let attrs: Option<String> = row.get(base + 13)?;
+        let size: i64 = row.get(base + 7)?;
+        let mode: i64 = row.get(base + 8)?;
+        let key_version: Option<i64> = row.get(base + 11)?;
+        let mtime_ms: i64 = row.get(base + 9)?;
+        let ctime_ms: Option<i64> = row.get(base + 17)?;
+        let atime_ms: Option<i64> = row.get(base + 18)?;
+        let uid: i64 = row.get(base + 15)?;
+        let gid: i64 = row.get(base + 16)?;
         let build = || -> Result<Self, MetaError> {
             let corrupt = |what: &str| MetaError::Corrupt {
                 what: what.to_owned(),
@@ -164,24 +188,29 @@ impl Entry {
                 None => ObjectAttrs::default(),
             };
             Ok(Self {
-                id: EntryId(row.get(0)?),
-                vault: VaultId(row.get(1)?),
+                id: EntryId(row.get(base + 0)?),
+                vault: VaultId(row.get(base + 1)?),
                 parent: row.get::<_, Option<i64>>(2)?.map(EntryId),
-                name: row.get(3)?,
-                path: row.get(4)?,
+                name: row.get(base + 3)?,
+                path: row.get(base + 4)?,
                 kind: EntryKind::from_sql(kind)?,
-                explicit: row.get(6)?,
+                explicit: row.get(base + 6)?,
                 size: u64::try_from(size).map_err(|_| corrupt("negative size"))?,
                 mode: u32::try_from(mode).map_err(|_| corrupt("mode"))?,
-                mtime_ms: row.get(9)?,
+                mtime_ms,
                 blob,
                 key_version: key_version
                     .map(u32::try_from)
                     .transpose()
                     .map_err(|_| corrupt("key version"))?,
-                etag: row.get(12)?,
+                etag: row.get(base + 12)?,
                 attrs,
-                parts: row.get(14)?,
+                parts: row.get(base + 14)?,
+                uid: u32::try_from(uid).map_err(|_| corrupt("uid"))?,
+                gid: u32::try_from(gid).map_err(|_| corrupt("gid"))?,
+                ctime_ms: ctime_ms.unwrap_or(mtime_ms),
+                atime_ms: atime_ms.unwrap_or(mtime_ms),
+                target: row.get(base + 19)?,
             })
         };
         Ok(build())
@@ -265,7 +294,7 @@ pub(crate) fn create_root(conn: &Connection, vault: VaultId) -> Result<EntryId, 
     Ok(EntryId(conn.last_insert_rowid()))
 }
 
-fn query_one(
+pub(crate) fn query_one(
     conn: &Connection,
     sql_where: &str,
     args: impl rusqlite::Params,
@@ -416,8 +445,8 @@ pub fn put_file(
                 parts::release(conn, existing.id)?;
             }
             conn.prepare_cached(
-                "UPDATE entries SET size = ?2, mtime_ms = ?3, blob_id = ?4, key_version = ?5,
-                 etag = ?6, attrs = ?7, parts = ?8 WHERE id = ?1",
+                "UPDATE entries SET size = ?2, mtime_ms = ?3, ctime_ms = ?3, blob_id = ?4,
+                 key_version = ?5, etag = ?6, attrs = ?7, parts = ?8 WHERE id = ?1",
             )?
             .execute(params![
                 existing.id.0,
@@ -518,10 +547,13 @@ pub fn put_directory(
 /// Deleting a directory marker whose directory still has children only hides the marker: the
 /// children keep the prefix alive, as in S3. Returns the removed entry, whose blob is queued for
 /// collection.
+///
+/// Implicit directories removed on the way are pushed to `pruned`.
 pub fn delete_object(
     conn: &Connection,
     vault: VaultId,
     key: &ObjectKey,
+    pruned: &mut Vec<Entry>,
 ) -> Result<Option<Entry>, VaultError> {
     let Some(entry) = by_path(conn, vault, key.as_str())? else {
         return Ok(None);
@@ -545,16 +577,20 @@ pub fn delete_object(
     if let Some(blob) = entry.blob {
         queue_blob_collection(conn, blob)?;
     }
-    prune_implicit_parents(conn, entry.parent)?;
+    prune_implicit_parents(conn, entry.parent, pruned)?;
     Ok(Some(entry))
 }
 
-fn has_children(conn: &Connection, dir: EntryId) -> Result<bool, MetaError> {
+pub(crate) fn has_children(conn: &Connection, dir: EntryId) -> Result<bool, MetaError> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM entries WHERE parent_id = ?1 LIMIT 1")?;
     Ok(stmt.exists(params![dir.0])?)
 }
 
-fn prune_implicit_parents(conn: &Connection, mut dir: Option<EntryId>) -> Result<(), MetaError> {
+fn prune_implicit_parents(
+    conn: &Connection,
+    mut dir: Option<EntryId>,
+    pruned: &mut Vec<Entry>,
+) -> Result<(), MetaError> {
     while let Some(id) = dir {
         let Some(entry) = by_id(conn, id)? else {
             return Ok(());
@@ -564,6 +600,7 @@ fn prune_implicit_parents(conn: &Connection, mut dir: Option<EntryId>) -> Result
         }
         conn.execute("DELETE FROM entries WHERE id = ?1", params![id.0])?;
         dir = entry.parent;
+        pruned.push(entry);
     }
     Ok(())
 }

@@ -109,6 +109,29 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE credentials ADD COLUMN description TEXT;
     ALTER TABLE credentials ADD COLUMN expires_ms INTEGER;
     ALTER TABLE credentials ADD COLUMN last_used_ms INTEGER;",
+    // 4: the mount. Ownership, times and symlink targets of entries; extended attributes;
+    // which vaults the mount shows; and the journal of segments rewritten in place.
+    "ALTER TABLE vaults ADD COLUMN mounted INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE entries ADD COLUMN uid INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE entries ADD COLUMN gid INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE entries ADD COLUMN ctime_ms INTEGER;
+    ALTER TABLE entries ADD COLUMN atime_ms INTEGER;
+    ALTER TABLE entries ADD COLUMN target TEXT;
+    CREATE INDEX entries_by_parent_id ON entries(parent_id, id);
+    CREATE INDEX entries_by_blob ON entries(blob_id) WHERE blob_id IS NOT NULL;
+    CREATE TABLE xattrs (
+        entry_id    INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        name        TEXT    NOT NULL,
+        sealed      BLOB    NOT NULL,
+        PRIMARY KEY (entry_id, name)
+    );
+    CREATE TABLE segment_journal (
+        blob_id     BLOB    NOT NULL,
+        idx         INTEGER NOT NULL,
+        sealed      BLOB    NOT NULL,
+        committed   INTEGER NOT NULL,
+        PRIMARY KEY (blob_id, idx)
+    );",
 ];
 
 /// Brings the database up to the newest schema.

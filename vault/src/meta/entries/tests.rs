@@ -40,7 +40,8 @@ fn put(meta: &MetaStore, vault: VaultId, key: &str) -> Result<Entry, VaultError>
 
 fn delete(meta: &MetaStore, vault: VaultId, key: &str) {
     let key = ObjectKey::parse(key).unwrap();
-    meta.write(|tx| delete_object(tx, vault, &key)).unwrap();
+    meta.write(|tx| delete_object(tx, vault, &key, &mut Vec::new()))
+        .unwrap();
 }
 
 fn list_all(
