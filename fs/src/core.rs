@@ -165,6 +165,8 @@ pub struct FsCore {
     engine: Arc<Engine>,
     handles: Mutex<HashMap<u64, FileHandle>>,
     next_handle: AtomicU64,
+    /// When the filesystem started: the times of the mount's root.
+    started: SystemTime,
 }
 
 fn to_time(ms: i64) -> SystemTime {
@@ -210,6 +212,7 @@ impl FsCore {
             engine,
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
+            started: SystemTime::now(),
         }
     }
 
@@ -242,7 +245,7 @@ impl FsCore {
         }
     }
 
-    fn root_attr() -> Attr {
+    fn root_attr(&self) -> Attr {
         Attr {
             ino: ROOT_INODE,
             size: 0,
@@ -251,16 +254,20 @@ impl FsCore {
             nlink: 2,
             uid: 0,
             gid: 0,
-            atime: UNIX_EPOCH,
-            mtime: UNIX_EPOCH,
-            ctime: UNIX_EPOCH,
+            atime: self.started,
+            mtime: self.started,
+            ctime: self.started,
         }
     }
 
     /// The attributes of `entry`, with the size and time of changes not yet committed.
     fn attr_of(&self, entry: &Entry) -> Attr {
         let kind = kind_of(entry);
-        let (size, mtime_ms) = match (kind, self.engine.open_file_of(entry.id)) {
+        let open = self
+            .engine
+            .open_file_of(entry.id)
+            .filter(|file| !file.is_detached());
+        let (size, mtime_ms) = match (kind, open) {
             (Kind::File, Some(file)) => file.size_and_mtime(),
             (Kind::Symlink, _) => (
                 entry.target.as_ref().map_or(0, |target| target.len() as u64),
@@ -316,7 +323,7 @@ impl FsCore {
     /// `ENOENT`, `EIO`.
     pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
         if ino == ROOT_INODE {
-            return Ok(Self::root_attr());
+            return Ok(self.root_attr());
         }
         let id = entry_id(ino)?;
         match self.engine.entry(id) {
@@ -325,7 +332,7 @@ impl FsCore {
                 // An unlinked file still open keeps its attributes for its descriptors.
                 if let Some(file) = self.engine.open_file_of(id) {
                     let (size, mtime_ms) = file.size_and_mtime();
-                    let mut attr = Self::root_attr();
+                    let mut attr = self.root_attr();
                     attr.ino = ino;
                     attr.kind = Kind::File;
                     attr.size = size;
@@ -810,3 +817,6 @@ fn statvfs(dir: &std::path::Path) -> Option<FsStats> {
         bsize: u32::try_from(stats.f_frsize).unwrap_or(4096),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -84,7 +84,7 @@ impl ChangeListener for KernelNotices {
     }
 }
 
-fn forward_notices(notifier: Notifier, queue: mpsc::Receiver<Vec<Change>>) {
+fn forward_notices(notifier: &Notifier, queue: mpsc::Receiver<Vec<Change>>) {
     for changes in queue {
         for change in changes {
             let result = match &change {
@@ -205,7 +205,7 @@ impl Mount {
         let forward_to = session.notifier();
         std::thread::Builder::new()
             .name("vh-mount-notices".to_owned())
-            .spawn(move || forward_notices(forward_to, notices))
+            .spawn(move || forward_notices(&forward_to, notices))
             .map_err(|source| MountError::Mount {
                 path: path.clone(),
                 source,

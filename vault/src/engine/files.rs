@@ -57,6 +57,13 @@ impl OpenFile {
         self.lock().mtime_ms = mtime_ms;
     }
 
+    /// Whether the entry was removed or replaced since this file was opened: its descriptors
+    /// live on, but what they write is not committed.
+    #[must_use]
+    pub fn is_detached(&self) -> bool {
+        self.lock().detached
+    }
+
     /// The length and modification time as the mount shows them, with changes not yet
     /// committed.
     #[must_use]
@@ -81,7 +88,9 @@ impl OpenFiles {
     /// Cuts the open file of `id`, if any, off its entry (removed or replaced): its
     /// descriptors keep reading and writing, but nothing they do is committed.
     pub(crate) fn detach(&self, id: EntryId) {
-        let file = self.lock().remove(&id);
+        // It stays in the map, so `fstat` on its descriptors still finds it; the next open of
+        // the entry (if it still exists) replaces it.
+        let file = self.lock().get(&id).map(Arc::clone);
         if let Some(file) = file {
             file.lock().detached = true;
         }

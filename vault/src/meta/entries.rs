@@ -188,7 +188,7 @@ impl Entry {
                 None => ObjectAttrs::default(),
             };
             Ok(Self {
-                id: EntryId(row.get(base + 0)?),
+                id: EntryId(row.get(base)?),
                 vault: VaultId(row.get(base + 1)?),
                 parent: row.get::<_, Option<i64>>(2)?.map(EntryId),
                 name: row.get(base + 3)?,

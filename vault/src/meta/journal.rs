@@ -58,12 +58,15 @@ pub(crate) fn begin_checkpoint(
     Ok(())
 }
 
+/// What [`for_each_committed`] hands each segment to: its index and sealed bytes.
+pub(crate) type ApplySegment<'a> = dyn FnMut(u64, &[u8]) -> Result<(), crate::VaultError> + 'a;
+
 /// Calls `apply` with each committed segment of `blob` below `segment_count`, in index order.
 pub(crate) fn for_each_committed(
     conn: &Connection,
     blob: BlobId,
     segment_count: u64,
-    apply: &mut dyn FnMut(u64, &[u8]) -> Result<(), crate::VaultError>,
+    apply: &mut ApplySegment<'_>,
 ) -> Result<(), crate::VaultError> {
     let mut stmt = conn.prepare_cached(
         "SELECT idx, sealed FROM segment_journal
