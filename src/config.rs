@@ -27,6 +27,8 @@ pub struct Config {
     pub preview: PreviewConfig,
     /// The admin listener: `/metrics` and `/health`.
     pub admin: AdminConfig,
+    /// The FUSE mount.
+    pub fuse: FuseConfig,
 }
 
 impl Default for Config {
@@ -38,6 +40,38 @@ impl Default for Config {
             s3_gateway: GatewayConfig::default(),
             preview: PreviewConfig::default(),
             admin: AdminConfig::default(),
+            fuse: FuseConfig::default(),
+        }
+    }
+}
+
+/// `fuse`: every mounted vault as a top-level directory of one FUSE mount.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FuseConfig {
+    /// Run the mount.
+    pub enabled: bool,
+    /// The directory the vaults are mounted on; created when missing.
+    pub mount_point: PathBuf,
+    /// Let users other than the node's own reach the mount; the kernel then checks each entry's
+    /// owner and mode. Mounting without root or `CAP_SYS_ADMIN` needs `user_allow_other` in
+    /// `/etc/fuse.conf` for this.
+    pub allow_other: bool,
+    /// Threads answering the kernel.
+    pub threads: usize,
+    /// Whether a vault created by `vh vault create` or `vh s3-gateway bucket create-local` is
+    /// shown in the mount; `vh vault mount` and `unmount` change it later.
+    pub mount_new_vaults: bool,
+}
+
+impl Default for FuseConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            mount_point: PathBuf::from("/mnt/vaulthalla"),
+            allow_other: true,
+            threads: 4,
+            mount_new_vaults: true,
         }
     }
 }
@@ -252,12 +286,13 @@ impl Default for MultipartConfig {
 }
 
 impl Config {
-    /// The same config with the paths of a development node (`--dev`): data and control
-    /// socket under `./vh-dev`.
+    /// The same config with the paths of a development node (`--dev`): data, control socket
+    /// and mount point under `./vh-dev`.
     #[must_use]
     pub fn with_dev_paths(mut self) -> Self {
         self.data_dir = PathBuf::from(vh_cli::dev::DATA_DIR);
         self.control_socket = PathBuf::from(vh_cli::dev::CONTROL_SOCKET);
+        self.fuse.mount_point = Path::new(vh_cli::dev::DATA_DIR).join("mnt");
         self
     }
 
@@ -342,6 +377,7 @@ impl Config {
             bail!("preview.max_source_mb: must be between 1 and 4096");
         }
         check_listener("admin", &self.admin.host, self.admin.port)?;
+        validate_fuse(&self.fuse)?;
         if self.data_dir.as_os_str().is_empty() {
             bail!("data_dir: must not be empty");
         }
@@ -372,6 +408,19 @@ fn validate_base_domains(domains: &[String]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+fn validate_fuse(fuse: &FuseConfig) -> anyhow::Result<()> {
+    if fuse.mount_point.as_os_str().is_empty() {
+        bail!("fuse.mount_point: must name a directory, e.g. /mnt/vaulthalla");
+    }
+    if !(1..=MAX_FUSE_THREADS).contains(&fuse.threads) {
+        bail!("fuse.threads: must be between 1 and {MAX_FUSE_THREADS}");
+    }
+    Ok(())
+}
+
+/// More threads than this only wait on the metadata database's single writer.
+const MAX_FUSE_THREADS: usize = 64;
 
 fn check_listener(section: &str, host: &str, port: u16) -> anyhow::Result<()> {
     if host.parse::<IpAddr>().is_err() {
@@ -421,6 +470,50 @@ mod tests {
             }
         );
         assert_eq!(config.keys.provider, KeyProviderChoice::Auto);
+        assert_eq!(
+            config.fuse,
+            FuseConfig {
+                enabled: true,
+                mount_point: PathBuf::from("/mnt/vaulthalla"),
+                allow_other: true,
+                threads: 4,
+                mount_new_vaults: true,
+            }
+        );
+    }
+
+    #[test]
+    fn fuse_section_is_read_checked_and_moved_under_the_dev_directory() {
+        let config = Config::parse(
+            "fuse:\n  enabled: false\n  mount_point: /srv/vaults\n  allow_other: false\n  \
+             threads: 8\n  mount_new_vaults: false\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.fuse,
+            FuseConfig {
+                enabled: false,
+                mount_point: PathBuf::from("/srv/vaults"),
+                allow_other: false,
+                threads: 8,
+                mount_new_vaults: false,
+            }
+        );
+        for (yaml, key) in [
+            ("fuse:\n  mountpoint: /x\n", "mountpoint"),
+            ("fuse:\n  threads: 0\n", "fuse.threads"),
+            ("fuse:\n  threads: 65\n", "fuse.threads"),
+            ("fuse:\n  mount_point: ''\n", "fuse.mount_point"),
+        ] {
+            let err = format!("{:#}", Config::parse(yaml).unwrap_err());
+            assert!(err.contains(key), "{yaml}: {err}");
+        }
+        let dev = config.with_dev_paths();
+        assert_eq!(
+            dev.fuse.mount_point,
+            Path::new(vh_cli::dev::DATA_DIR).join("mnt")
+        );
+        assert!(!dev.fuse.enabled, "only the paths change");
     }
 
     #[test]

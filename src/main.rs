@@ -31,8 +31,8 @@ struct Args {
     /// The config file; built-in defaults apply when the default file does not exist.
     #[arg(long, env = "VH_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
-    /// A development node in ./vh-dev: data and control socket there, the S3 gateway on
-    /// 127.0.0.1:39000. `vh --dev` talks to it.
+    /// A development node in ./vh-dev: data, control socket and FUSE mount (vh-dev/mnt) there,
+    /// the S3 gateway on 127.0.0.1:39000. `vh --dev` talks to it.
     #[arg(long, conflicts_with = "config")]
     dev: bool,
 }
@@ -77,6 +77,9 @@ fn load_config(args: &Args) -> anyhow::Result<(PathBuf, Config)> {
         if !path.exists() {
             config.s3_gateway.enabled = true;
             config.s3_gateway.host = "127.0.0.1".to_owned();
+            // The developer's own mount: allow_other would need `user_allow_other` in
+            // /etc/fuse.conf for a user without root.
+            config.fuse.allow_other = false;
         }
         return Ok((path, config.with_dev_paths()));
     }

@@ -1,6 +1,6 @@
 //! The node: the engine, the services over it, and the answers to control requests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::config_edit;
 use crate::control::done;
 use crate::services::admin::AdminService;
+use crate::services::fuse::{FuseService, MountHandle};
 use crate::services::gateway::GatewayService;
 use crate::services::janitor::JanitorService;
 use crate::services::preview::PreviewService;
@@ -36,6 +37,8 @@ pub struct Node {
     config: Mutex<Config>,
     engine: Arc<Engine>,
     supervisor: Arc<Supervisor>,
+    /// The live FUSE mount, told when vaults are mounted, unmounted or change exclusivity.
+    mount: MountHandle,
     /// A development node: its paths are fixed whatever its config file says.
     dev: bool,
     /// The task writing credentials' last-use times to the database.
@@ -52,8 +55,11 @@ impl Node {
         let gateway = GatewayService::new(Arc::clone(&engine));
         let admin = AdminService::new(gateway.metrics());
         let supervisor_slot = admin.supervisor_slot();
+        let fuse = FuseService::new(Arc::clone(&engine));
+        let mount = fuse.handle();
         let services: Vec<Box<dyn Service>> = vec![
             Box::new(gateway),
+            Box::new(fuse),
             Box::new(PreviewService::new(Arc::clone(&engine))),
             Box::new(JanitorService::new(Arc::clone(&engine))),
             Box::new(SyncService),
@@ -66,6 +72,7 @@ impl Node {
             config: Mutex::new(config),
             engine,
             supervisor,
+            mount,
             dev,
             use_flusher: std::sync::Mutex::new(None),
         }
@@ -106,6 +113,10 @@ impl Node {
             flusher.abort();
         }
         self.supervisor.stop_all().await;
+        // A mount whose task was aborted rather than stopped is still in the handle.
+        if let Err(err) = self.mount.unmount_async().await {
+            tracing::error!(error = %format!("{err:#}"), "unmounting at shutdown failed");
+        }
         flush_credential_use(&self.engine).await;
     }
 
@@ -215,11 +226,18 @@ impl Node {
                 name,
                 api_exclusive,
             } => {
-                let default = self.config.lock().await.s3_gateway.default_api_exclusive;
+                let (default, mounted) = {
+                    let config = self.config.lock().await;
+                    (
+                        config.s3_gateway.default_api_exclusive,
+                        config.fuse.mount_new_vaults,
+                    )
+                };
                 let api_exclusive = api_exclusive.unwrap_or(default);
                 let row = self
-                    .blocking(move |e| e.create_local_bucket(&name, api_exclusive))
+                    .blocking(move |e| e.create_local_bucket_with(&name, api_exclusive, mounted))
                     .await?;
+                self.notify_mount().await;
                 Ok(Output::Bucket(self.bucket_info(row).await?))
             }
             Request::BucketBind {
@@ -239,6 +257,7 @@ impl Node {
                         e.bind_bucket(&name, found.id, &mode, api_exclusive)
                     })
                     .await?;
+                self.notify_mount().await;
                 Ok(Output::Bucket(self.bucket_info(row).await?))
             }
             Request::BucketList => {
@@ -268,20 +287,26 @@ impl Node {
             }
             Request::BucketUnbind { name } => {
                 let row = self.blocking(move |e| e.unbind_bucket(&name)).await?;
+                self.notify_mount().await;
                 Ok(done(format!(
                     "unbound bucket {}; vault {} and its data stay",
                     row.name, row.vault
                 )))
             }
+            Request::BucketSetApiExclusive {
+                name,
+                api_exclusive,
+            } => self.set_api_exclusive(name, api_exclusive).await,
             Request::VaultCreate { name } => {
-                let row = self.blocking(move |e| e.create_vault(&name)).await?;
-                Ok(Output::Vault(VaultInfo {
-                    id: row.id.0,
-                    name: row.name,
-                    created_at: secs(row.created_ms),
-                    buckets: Vec::new(),
-                }))
+                let mounted = self.config.lock().await.fuse.mount_new_vaults;
+                let row = self
+                    .blocking(move |e| e.create_vault_with(&name, mounted))
+                    .await?;
+                self.notify_mount().await;
+                Ok(Output::Vault(vault_info(row, &[])))
             }
+            Request::VaultMount { vault } => self.set_vault_mounted(vault, true).await,
+            Request::VaultUnmount { vault } => self.set_vault_mounted(vault, false).await,
             Request::VaultShow { vault } => {
                 let (row, buckets, (objects, bytes)) = self
                     .blocking(move |e| {
@@ -305,6 +330,7 @@ impl Node {
                     })
                     .await?;
                 tracing::info!(vault = %new.id, from = %old.name, to = %new.name, "vault renamed");
+                self.notify_mount().await;
                 Ok(done(format!(
                     "renamed vault {} (id {}) to {}",
                     old.name, new.id, new.name
@@ -405,6 +431,7 @@ impl Node {
             Vec::new()
         };
         tracing::info!(vault = %id, name = %row.name, unbound = ?unbound, objects, "vault deleted");
+        self.notify_mount().await;
         let mut message = String::new();
         if !unbound.is_empty() {
             message = format!("unbound bucket(s) {}; ", unbound.join(", "));
@@ -414,6 +441,84 @@ impl Node {
             row.name, id
         ));
         Ok(done(message))
+    }
+
+    /// Shows or hides a vault in the FUSE mount and tells the live mount.
+    async fn set_vault_mounted(&self, vault: String, mounted: bool) -> anyhow::Result<Output> {
+        let (before, after) = self
+            .blocking(move |e| {
+                let before = e.find_vault(&vault)?;
+                let after = e.set_vault_mounted(before.id, mounted)?;
+                Ok((before, after))
+            })
+            .await?;
+        tracing::info!(vault = %after.id, name = %after.name, mounted, "vault mount flag set");
+        let live = self.notify_mount().await;
+        let fuse_enabled = self.config.lock().await.fuse.enabled;
+
+        let verb = match (before.mounted == mounted, mounted) {
+            (false, true) => "is mounted",
+            (false, false) => "is unmounted",
+            (true, true) => "was mounted already",
+            (true, false) => "was unmounted already",
+        };
+        let subject = format!("vault {} (id {}) {verb}", after.name, after.id);
+        let message = match (live, mounted) {
+            (Some(mount_point), true) => format!(
+                "{subject}: it shows in the mount at {}",
+                mount_point.display()
+            ),
+            (Some(mount_point), false) => format!(
+                "{subject}: it no longer shows in the mount at {} (its data stays)",
+                mount_point.display()
+            ),
+            (None, _) => format!(
+                "{subject}: the flag is saved, but {}",
+                mount_is_off(fuse_enabled, &self.config_path)
+            ),
+        };
+        Ok(done(message))
+    }
+
+    /// Changes whether only the gateway may write into a bucket's vault, and tells the mount.
+    async fn set_api_exclusive(&self, name: String, api_exclusive: bool) -> anyhow::Result<Output> {
+        let (row, vaults) = self
+            .blocking(move |e| {
+                Ok((
+                    e.set_bucket_api_exclusive(&name, api_exclusive)?,
+                    e.list_vaults()?,
+                ))
+            })
+            .await?;
+        tracing::info!(bucket = %row.name, vault = %row.vault, api_exclusive, "bucket API exclusivity set");
+        self.notify_mount().await;
+        let bucket = bucket_info_with(row, &vaults);
+        let (name, vault, id) = (&bucket.name, &bucket.vault_name, bucket.vault_id);
+        let message = if api_exclusive {
+            format!(
+                "bucket {name} is api-exclusive: only the S3 gateway may write into vault {vault} \
+                 (id {id})"
+            )
+        } else {
+            format!(
+                "bucket {name} is not api-exclusive: the mount may write into vault {vault} \
+                 (id {id}) too"
+            )
+        };
+        Ok(done(message))
+    }
+
+    /// Tells the live mount that vaults changed; returns its mount point, or `None` when the
+    /// mount does not run. A notice is no operation of its own, so a failed one is logged.
+    async fn notify_mount(&self) -> Option<PathBuf> {
+        let mount = self.mount.clone();
+        match tokio::task::spawn_blocking(move || mount.vaults_changed()).await {
+            Ok(live) => live,
+            Err(err) => {
+                tracing::warn!(error = %err, "telling the FUSE mount that vaults changed failed");
+                None
+            }
+        }
     }
 
     async fn status(&self) -> anyhow::Result<Output> {
@@ -569,5 +674,19 @@ fn vault_info(row: VaultRow, buckets: &[BucketRow]) -> VaultInfo {
         name: row.name,
         created_at: secs(row.created_ms),
         buckets: bound,
+        mounted: row.mounted,
+    }
+}
+
+/// Why a mount flag has no effect yet, and what turns the mount on.
+fn mount_is_off(fuse_enabled: bool, config_path: &Path) -> String {
+    if fuse_enabled {
+        "the FUSE mount is not running (`vh status` says why); it applies once the mount runs"
+            .to_owned()
+    } else {
+        format!(
+            "the FUSE mount is off; set fuse.enabled: true in {} to turn it on",
+            config_path.display()
+        )
     }
 }

@@ -1,7 +1,8 @@
-//! The node's services, each a [`crate::supervisor::Service`]: the S3 gateway, the HTTP preview
-//! server, the admin listener, the janitor and the sync service.
+//! The node's services, each a [`crate::supervisor::Service`]: the S3 gateway, the FUSE mount,
+//! the HTTP preview server, the admin listener, the janitor and the sync service.
 
 pub mod admin;
+pub mod fuse;
 pub mod gateway;
 pub mod janitor;
 pub mod preview;

@@ -751,3 +751,191 @@ fn the_control_socket_admits_only_root_the_node_user_and_its_group() {
         "{err}"
     );
 }
+
+/// The state `vh status --json` gives a service.
+fn service_state(node: &TestNode, name: &str) -> String {
+    let status = node.vh_json(&["status"]);
+    let service =
+        find(&status["services"], "name", name).unwrap_or_else(|| panic!("no {name} in {status}"));
+    service["state"].as_str().expect("a state").to_owned()
+}
+
+#[test]
+fn vault_mount_flags_round_trip_and_are_saved_while_the_mount_is_off() {
+    // The test nodes run without the mount unless asked, so the flag is all that changes here.
+    let node = TestNode::start();
+    assert_eq!(service_state(&node, "FuseService"), "disabled");
+    let text = node.vh_ok(&["status"]);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FuseService ") && l.contains("disabled")),
+        "{text}"
+    );
+    let off = format!(
+        "the flag is saved, but the FUSE mount is off; set fuse.enabled: true in {} to turn it on",
+        node.config_path().display()
+    );
+
+    let created = node.vh_json(&["vault", "create", "photos"]);
+    assert_eq!(created["mounted"], true, "{created}");
+    let id = created["id"].as_i64().expect("an id");
+    let subject = format!("vault photos (id {id})");
+
+    let text = node.vh_ok(&["vault", "unmount", "photos"]);
+    assert_eq!(text.trim(), format!("{subject} is unmounted: {off}"));
+    let listed = node.vh_json(&["vault", "list"]);
+    assert_eq!(
+        find(&listed, "name", "photos").expect("photos")["mounted"],
+        false
+    );
+    assert_eq!(node.vh_json(&["vault", "show", "photos"])["mounted"], false);
+    let text = node.vh_ok(&["vault", "show", "photos"]);
+    assert!(text.lines().any(|l| l == "mounted:   false"), "{text}");
+    let text = node.vh_ok(&["vault", "list"]);
+    assert!(
+        text.lines().next().is_some_and(|h| h.contains(" MOUNTED ")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&format!("{id} ")) && l.contains(" false ")),
+        "{text}"
+    );
+    let text = node.vh_ok(&["vault", "unmount", &id.to_string()]);
+    assert!(
+        text.starts_with(&format!("{subject} was unmounted already: ")),
+        "{text}"
+    );
+
+    let text = node.vh_ok(&["vault", "mount", &id.to_string()]);
+    assert_eq!(text.trim(), format!("{subject} is mounted: {off}"));
+    assert_eq!(node.vh_json(&["vault", "show", "photos"])["mounted"], true);
+    let text = node.vh_ok(&["vault", "mount", "photos"]);
+    assert!(
+        text.starts_with(&format!("{subject} was mounted already: ")),
+        "{text}"
+    );
+
+    let missing = vh_err(&node, &["vault", "mount", "nosuch"]);
+    assert!(
+        missing.contains("no vault named nosuch") && missing.contains("vh vault list"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn new_vaults_follow_mount_new_vaults() {
+    let node = TestNode::start_with(|config| config.fuse.mount_new_vaults = Some(false));
+    // A config without the mount may leave the key out; the node then reads it from a change.
+    let config = std::fs::read_to_string(node.config_path()).expect("read the config");
+    if !config.contains("mount_new_vaults") {
+        let edited = config.replacen("fuse:\n", "fuse:\n  mount_new_vaults: false\n", 1);
+        assert_ne!(config, edited, "the config has a fuse section");
+        std::fs::write(node.config_path(), edited).expect("edit the config");
+        common::wait_for(
+            Duration::from_secs(20),
+            "the node to read the edited config",
+            || node.log().contains("config reloaded").then_some(()),
+            || node.log_report(),
+        );
+    }
+    let created = node.vh_json(&["vault", "create", "hidden"]);
+    assert_eq!(created["mounted"], false, "{created}");
+    let text = node.vh_ok(&["vault", "create", "quiet"]);
+    assert!(
+        text.starts_with("vault quiet (id ")
+            && text.contains("hidden from the mount")
+            && text.contains("`vh vault mount quiet`"),
+        "{text}"
+    );
+    node.vh_json(&["s3-gateway", "bucket", "create-local", "shelf"]);
+    assert_eq!(node.vh_json(&["vault", "show", "shelf"])["mounted"], false);
+
+    node.vh_ok(&["vault", "mount", "hidden"]);
+    let listed = node.vh_json(&["vault", "list"]);
+    let flags: Vec<(&str, bool)> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().expect("a name"),
+                v["mounted"].as_bool().expect("a flag"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [("hidden", true), ("quiet", false), ("shelf", false)]
+    );
+}
+
+#[test]
+fn bucket_api_exclusivity_is_toggled_in_place_and_bind_defaults_to_shared() {
+    let node = TestNode::start();
+    let created = node.vh_json(&["s3-gateway", "bucket", "create-local", "archive"]);
+    assert_eq!(created["api_exclusive"], true, "the config's default");
+    let bound = node.vh_json(&[
+        "s3-gateway",
+        "bucket",
+        "bind",
+        "shared",
+        "--vault",
+        "archive",
+    ]);
+    assert_eq!(
+        bound["api_exclusive"], false,
+        "bind shares the vault unless asked"
+    );
+
+    let text = node.vh_ok(&["s3-gateway", "bucket", "api-exclusive", "archive", "off"]);
+    assert!(
+        text.starts_with(
+            "bucket archive is not api-exclusive: the mount may write into vault archive (id "
+        ),
+        "{text}"
+    );
+    let text = node.vh_ok(&["s3-gateway", "bucket", "show", "archive"]);
+    assert!(text.lines().any(|l| l == "api-exclusive:  false"), "{text}");
+    assert_eq!(
+        node.vh_json(&["s3-gateway", "bucket", "show", "archive"])["api_exclusive"],
+        false
+    );
+
+    let text = node.vh_ok(&["s3-gateway", "bucket", "api-exclusive", "shared", "on"]);
+    assert!(
+        text.starts_with("bucket shared is api-exclusive: only the S3 gateway may write"),
+        "{text}"
+    );
+    let text = node.vh_ok(&["s3-gateway", "bucket", "show", "shared"]);
+    assert!(text.lines().any(|l| l == "api-exclusive:  true"), "{text}");
+    let listed = node.vh_json(&["s3-gateway", "bucket", "list"]);
+    assert_eq!(
+        find(&listed, "name", "shared").expect("shared")["api_exclusive"],
+        true
+    );
+    assert_eq!(
+        find(&listed, "name", "archive").expect("archive")["api_exclusive"],
+        false
+    );
+
+    // true and false are accepted too; anything else is refused by vh itself.
+    node.vh_ok(&["s3-gateway", "bucket", "api-exclusive", "archive", "true"]);
+    assert_eq!(
+        node.vh_json(&["s3-gateway", "bucket", "show", "archive"])["api_exclusive"],
+        true
+    );
+    let refused = vh_err(
+        &node,
+        &["s3-gateway", "bucket", "api-exclusive", "archive", "maybe"],
+    );
+    assert!(refused.contains("possible values: on, off"), "{refused}");
+    let missing = vh_err(
+        &node,
+        &["s3-gateway", "bucket", "api-exclusive", "nosuch", "on"],
+    );
+    assert!(
+        missing.contains("no bucket named nosuch") && missing.contains("bucket list"),
+        "{missing}"
+    );
+}

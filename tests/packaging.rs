@@ -227,6 +227,10 @@ fn shipped_config_runs_a_node_and_survives_gateway_enable() {
         ("s3_gateway.host", "127.0.0.1".to_owned()),
         ("s3_gateway.port", port.to_string()),
         ("admin.port", admin_port.to_string()),
+        (
+            "fuse.mount_point",
+            dir.path().join("mnt").display().to_string(),
+        ),
     ] {
         text = set(&text, key, &value);
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 use vh_cli::protocol::{Output, PROTOCOL_VERSION, Request};
 
@@ -170,7 +170,8 @@ enum BucketCommand {
         /// The bucket mode.
         #[arg(long, default_value = "local", value_parser = ["local"])]
         mode: String,
-        /// Make the vault writable only through the gateway.
+        /// Make the vault writable only through the gateway; without it, the mount may write
+        /// into the vault too.
         #[arg(long)]
         api_exclusive: bool,
         #[command(flatten)]
@@ -190,6 +191,26 @@ enum BucketCommand {
         /// The bucket name.
         name: String,
     },
+    /// Make a bucket's vault writable only through the gateway (on), or through the mount too
+    /// (off).
+    ApiExclusive {
+        /// The bucket name.
+        name: String,
+        /// The new setting.
+        #[arg(value_enum)]
+        setting: Switch,
+    },
+}
+
+/// A setting turned on or off.
+#[derive(Clone, Copy, ValueEnum)]
+enum Switch {
+    /// On.
+    #[value(alias = "true")]
+    On,
+    /// Off.
+    #[value(alias = "false")]
+    Off,
 }
 
 #[derive(Subcommand)]
@@ -224,6 +245,16 @@ enum VaultCommand {
         /// Unbind the buckets it serves first instead of refusing.
         #[arg(long)]
         force: bool,
+    },
+    /// Show a vault in the FUSE mount (`fuse.mount_point`).
+    Mount {
+        /// The vault's id or name.
+        vault: String,
+    },
+    /// Hide a vault from the FUSE mount; its data stays, and its buckets still serve it.
+    Unmount {
+        /// The vault's id or name.
+        vault: String,
     },
 }
 
@@ -345,6 +376,8 @@ fn to_request(command: Command) -> (Request, bool) {
         Command::Vault(VaultCommand::Delete { vault, force }) => {
             (Request::VaultDelete { vault, force }, false)
         }
+        Command::Vault(VaultCommand::Mount { vault }) => (Request::VaultMount { vault }, false),
+        Command::Vault(VaultCommand::Unmount { vault }) => (Request::VaultUnmount { vault }, false),
         Command::Service(ServiceCommand::Start(s)) => {
             (Request::ServiceStart { name: s.name }, s.json.json)
         }
@@ -419,6 +452,13 @@ fn to_request(command: Command) -> (Request, bool) {
                 BucketCommand::List(flag) => (Request::BucketList, flag.json),
                 BucketCommand::Show { name, json } => (Request::BucketShow { name }, json.json),
                 BucketCommand::Unbind { name } => (Request::BucketUnbind { name }, false),
+                BucketCommand::ApiExclusive { name, setting } => (
+                    Request::BucketSetApiExclusive {
+                        name,
+                        api_exclusive: matches!(setting, Switch::On),
+                    },
+                    false,
+                ),
             },
         },
     }

@@ -1,9 +1,9 @@
-//! Control messages, version 2.
+//! Control messages, version 3.
 
 use serde::{Deserialize, Serialize};
 
 /// The version of the messages below.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// One request as sent on the socket.
 #[derive(Debug, Serialize, Deserialize)]
@@ -79,6 +79,13 @@ pub enum Request {
         /// The bucket name.
         name: String,
     },
+    /// Set whether only the gateway may write into a bucket's vault.
+    BucketSetApiExclusive {
+        /// The bucket name.
+        name: String,
+        /// The new setting.
+        api_exclusive: bool,
+    },
     /// Create a vault.
     VaultCreate {
         /// The vault name.
@@ -104,6 +111,16 @@ pub enum Request {
         vault: String,
         /// Unbind the buckets it serves first, instead of refusing.
         force: bool,
+    },
+    /// Show a vault in the FUSE mount.
+    VaultMount {
+        /// The vault's name or id.
+        vault: String,
+    },
+    /// Hide a vault from the FUSE mount; its data stays.
+    VaultUnmount {
+        /// The vault's name or id.
+        vault: String,
     },
     /// Start one service (when the config enables it).
     ServiceStart {
@@ -309,12 +326,14 @@ pub struct VaultInfo {
     pub created_at: u64,
     /// The buckets bound to it.
     pub buckets: Vec<String>,
+    /// Whether the FUSE mount shows it.
+    pub mounted: bool,
 }
 
 /// A vault in detail.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VaultDetail {
-    /// Id, name, creation time and bound buckets.
+    /// Id, name, creation time, bound buckets and mount flag.
     #[serde(flatten)]
     pub vault: VaultInfo,
     /// How many objects (files) it holds.

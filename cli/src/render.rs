@@ -59,16 +59,24 @@ pub fn print(output: &Output, json: bool) -> ExitCode {
                 );
             }
         }
-        Output::Vault(v) => println!("vault {} (id {})", v.name, v.id),
+        Output::Vault(v) if v.mounted => println!("vault {} (id {})", v.name, v.id),
+        Output::Vault(v) => println!(
+            "vault {} (id {}), hidden from the mount (`vh vault mount {}` shows it)",
+            v.name, v.id, v.name
+        ),
         Output::VaultDetail(detail) => print_vault(detail),
         Output::Vaults(list) => {
-            println!("{:<8} {:<32} {:<20} BUCKETS", "ID", "NAME", "CREATED (UTC)");
+            println!(
+                "{:<8} {:<32} {:<20} {:<8} BUCKETS",
+                "ID", "NAME", "CREATED (UTC)", "MOUNTED"
+            );
             for v in list {
                 println!(
-                    "{:<8} {:<32} {:<20} {}",
+                    "{:<8} {:<32} {:<20} {:<8} {}",
                     v.id,
                     v.name,
                     time(v.created_at),
+                    v.mounted,
                     v.buckets.join(",")
                 );
             }
@@ -148,6 +156,7 @@ fn print_vault(detail: &VaultDetail) {
     println!("name:      {}", v.name);
     println!("created:   {} UTC", time(v.created_at));
     println!("buckets:   {buckets}");
+    println!("mounted:   {}", v.mounted);
     println!("objects:   {}", detail.objects);
     println!("size:      {}", size(detail.bytes));
 }

@@ -3,7 +3,8 @@
 //! a small hand-written SigV4 HTTP client that can send requests no well-behaved client would.
 //!
 //! Every node gets a fresh temporary directory holding its config, data, control socket, log and
-//! AWS CLI home. On a test failure the node's log is printed and the directory is kept, so what
+//! AWS CLI home, and the mount point `mnt` when the test asks for the FUSE mount (no node mounts
+//! otherwise). On a test failure the node's log is printed and the directory is kept, so what
 //! the daemon did can be read afterwards; the panic messages name the directory.
 
 #![allow(
@@ -15,6 +16,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
@@ -29,6 +31,10 @@ use time::OffsetDateTime;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a node may take to exit after SIGTERM (its S3 shutdown grace is 10 s).
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the FUSE mount may take to answer once the node is ready.
+const MOUNT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the mount may linger after the node exited cleanly.
+const UNMOUNT_GRACE: Duration = Duration::from_secs(5);
 /// The pause between two readiness probes.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// How long the raw client waits for an answer.
@@ -93,6 +99,8 @@ pub struct NodeConfig {
     pub tpm_tcti: Option<String>,
     /// Further `s3_gateway` keys, as `(key, YAML value)`.
     pub gateway_extra: Vec<(String, String)>,
+    /// The `fuse` section.
+    pub fuse: FuseSettings,
 }
 
 impl Default for NodeConfig {
@@ -101,8 +109,24 @@ impl Default for NodeConfig {
             key_provider: "software".to_owned(),
             tpm_tcti: None,
             gateway_extra: Vec::new(),
+            fuse: FuseSettings::default(),
         }
     }
+}
+
+/// The `fuse` section of a node's config. It is always written, `enabled: false` unless a test
+/// asks for the mount, so no node mounts by accident whatever the daemon's default is.
+#[derive(Clone, Debug, Default)]
+pub struct FuseSettings {
+    /// `fuse.enabled`. The mount point is then always `<node directory>/mnt`
+    /// ([`TestNode::mount_point`]), and the node counts as started only once it is mounted.
+    pub enabled: bool,
+    /// `fuse.allow_other`.
+    pub allow_other: bool,
+    /// `fuse.threads`, or the daemon's default when `None`.
+    pub threads: Option<u32>,
+    /// `fuse.mount_new_vaults`, or the daemon's default when `None`.
+    pub mount_new_vaults: Option<bool>,
 }
 
 /// A running `vaulthalla` daemon with its own directory; killed when dropped.
@@ -120,7 +144,17 @@ impl TestNode {
         Self::start_with(|_| {})
     }
 
-    /// Starts a node after `tweak` has adjusted its config.
+    /// Starts a node with the FUSE mount on [`TestNode::mount_point`], mounting every new vault;
+    /// returns once the mount answers.
+    pub fn start_with_mount() -> Self {
+        Self::start_with(|config| {
+            config.fuse.enabled = true;
+            config.fuse.mount_new_vaults = Some(true);
+        })
+    }
+
+    /// Starts a node after `tweak` has adjusted its config. With `fuse.enabled`, returns once the
+    /// mount answers.
     pub fn start_with(tweak: impl FnOnce(&mut NodeConfig)) -> Self {
         let mut config = NodeConfig::default();
         tweak(&mut config);
@@ -143,6 +177,7 @@ impl TestNode {
             node.write_config();
             node.spawn();
             if node.wait_ready() {
+                node.wait_mounted();
                 return node;
             }
             node.stop_child_hard();
@@ -176,6 +211,34 @@ impl TestNode {
     /// The daemon's log (stderr of every start, appended).
     pub fn log_path(&self) -> PathBuf {
         self.root.join("node.log")
+    }
+
+    /// Where the FUSE mount is (when the node mounts): `<node directory>/mnt`.
+    pub fn mount_point(&self) -> PathBuf {
+        self.root.join("mnt")
+    }
+
+    /// The directory of vault `name` in the mount.
+    pub fn vault_path(&self, name: &str) -> PathBuf {
+        self.mount_point().join(name)
+    }
+
+    /// Whether the kernel has a filesystem mounted on [`TestNode::mount_point`], answering or
+    /// not (a mount whose node died stays listed until it is unmounted).
+    pub fn is_mounted(&self) -> bool {
+        let Ok(root) = fs::canonicalize(&self.root) else {
+            return false;
+        };
+        let mount_point = root.join("mnt");
+        let Ok(table) = fs::read_to_string("/proc/self/mountinfo") else {
+            return false;
+        };
+        // Each line: id, parent id, major:minor, root, mount point, ...; the mount point has
+        // space, tab, newline and backslash escaped as octal.
+        table
+            .lines()
+            .filter_map(|line| line.split(' ').nth(4))
+            .any(|field| Path::new(&unescape_mountinfo(field)) == mount_point)
     }
 
     /// The S3 gateway's port.
@@ -212,6 +275,7 @@ impl TestNode {
             key_provider,
             tpm_tcti,
             gateway_extra,
+            fuse,
         } = &self.config;
         let tcti = tpm_tcti
             .as_ref()
@@ -228,7 +292,32 @@ impl TestNode {
         for (key, value) in gateway_extra {
             writeln!(yaml, "  {key}: {value}").expect("write to a String");
         }
+        yaml.push_str(&self.fuse_yaml(fuse));
         fs::write(self.config_path(), yaml).expect("write the node's config file");
+    }
+
+    fn fuse_yaml(&self, fuse: &FuseSettings) -> String {
+        let FuseSettings {
+            enabled,
+            allow_other,
+            threads,
+            mount_new_vaults,
+        } = fuse;
+        if !enabled {
+            return "fuse:\n  enabled: false\n".to_owned();
+        }
+        fs::create_dir_all(self.mount_point()).expect("create the node's mount point");
+        let mut yaml = format!(
+            "fuse:\n  enabled: true\n  mount_point: {}\n  allow_other: {allow_other}\n",
+            self.mount_point().display()
+        );
+        if let Some(threads) = threads {
+            writeln!(yaml, "  threads: {threads}").expect("write to a String");
+        }
+        if let Some(mount_new_vaults) = mount_new_vaults {
+            writeln!(yaml, "  mount_new_vaults: {mount_new_vaults}").expect("write to a String");
+        }
+        yaml
     }
 
     fn spawn(&mut self) {
@@ -288,6 +377,90 @@ impl TestNode {
         }
     }
 
+    /// With the mount enabled, waits until the mount point holds a filesystem other than its
+    /// parent's and answers `stat`.
+    fn wait_mounted(&mut self) {
+        if !self.config.fuse.enabled {
+            return;
+        }
+        let mount_point = self.mount_point();
+        let parent_dev = fs::metadata(&self.root)
+            .expect("stat the node's directory")
+            .dev();
+        let deadline = Instant::now() + MOUNT_TIMEOUT;
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "vaulthalla exited with {status} before its FUSE mount on {} came up; its \
+                     log {} says why\n{}",
+                    mount_point.display(),
+                    self.log_path().display(),
+                    self.log_report()
+                );
+            }
+            let answering = fs::metadata(&mount_point).is_ok_and(|m| m.dev() != parent_dev);
+            if answering && self.is_mounted() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the FUSE mount on {} did not come up within {MOUNT_TIMEOUT:?} (mounted: {}); \
+                 read the node's log {} for why\n{}",
+                mount_point.display(),
+                self.is_mounted(),
+                self.log_path().display(),
+                self.log_report()
+            );
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Waits a moment for the mount to go away after the node exited (an unmount helper may
+    /// still be at work); `true` when it is gone.
+    fn wait_unmounted(&self) -> bool {
+        let deadline = Instant::now() + UNMOUNT_GRACE;
+        while self.is_mounted() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+        true
+    }
+
+    /// Takes down a mount the node left behind (it died, or did not unmount), lazily so open
+    /// files cannot keep it; `true` when the mount point is free afterwards.
+    fn clear_stale_mount(&self) -> bool {
+        if !self.is_mounted() {
+            return true;
+        }
+        let mount_point = self.mount_point();
+        // fusermount3 is how an unprivileged owner unmounts; umount -l is the fallback for a
+        // root test run on a machine without fuse3's tools.
+        let attempts: [(&str, &[&str]); 2] = [("fusermount3", &["-u", "-z"]), ("umount", &["-l"])];
+        for (program, args) in attempts {
+            let _ = Command::new(program)
+                .args(args)
+                .arg(&mount_point)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if !self.is_mounted() {
+                return true;
+            }
+        }
+        eprintln!(
+            "could not unmount the stale mount on {}; unmount it with `fusermount3 -u -z {0}`",
+            mount_point.display()
+        );
+        false
+    }
+
     /// Runs `vh --socket SOCKET args...`.
     pub fn vh(&self, args: &[&str]) -> Output {
         Command::new(vh_bin())
@@ -345,6 +518,16 @@ impl TestNode {
         assert_eq!(bucket["name"], name, "{bucket}");
     }
 
+    /// Creates a bucket on a new local vault with `vh s3-gateway bucket create-local NAME
+    /// FLAGS...`; returns what `vh` printed about it.
+    pub fn create_bucket_with_flags(&self, name: &str, flags: &[&str]) -> serde_json::Value {
+        let mut args = vec!["s3-gateway", "bucket", "create-local", name];
+        args.extend_from_slice(flags);
+        let bucket = self.vh_json(&args);
+        assert_eq!(bucket["name"], name, "{bucket}");
+        bucket
+    }
+
     /// Stops the node with SIGTERM and waits for it to exit; returns its exit status.
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("the node is running");
@@ -360,17 +543,31 @@ impl TestNode {
             || child.try_wait().expect("poll vaulthalla"),
             || self.log_report(),
         );
+        let left_mounted = !self.wait_unmounted();
+        self.clear_stale_mount();
         assert!(
             status.success(),
             "vaulthalla exited with {status} after SIGTERM\n{}",
             self.log_report()
         );
+        assert!(
+            !left_mounted,
+            "vaulthalla exited after SIGTERM but left its mount on {} behind (now unmounted)\n{}",
+            self.mount_point().display(),
+            self.log_report()
+        );
         status
     }
 
-    /// Starts the node again on the same directory and port.
+    /// Starts the node again on the same directory and port (and mount point); with the mount
+    /// enabled, returns once it answers.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "the node is still running");
+        assert!(
+            self.clear_stale_mount(),
+            "a stale mount on {} is in the way of the restart",
+            self.mount_point().display()
+        );
         self.spawn();
         assert!(
             self.wait_ready(),
@@ -378,6 +575,7 @@ impl TestNode {
             self.port,
             self.log_report()
         );
+        self.wait_mounted();
     }
 
     /// Stops the node cleanly (SIGTERM) and starts it again on the same directory and port.
@@ -386,7 +584,9 @@ impl TestNode {
         self.start_again();
     }
 
-    /// Kills the node with SIGKILL, as a crash would.
+    /// Kills the node with SIGKILL, as a crash would, and takes down the mount it leaves behind
+    /// (the kernel answers ENOTCONN on it until then). Files still open on the mount keep
+    /// failing; paths under the mount point reach the bare directory until the next start.
     pub fn kill9(&mut self) {
         self.stop_child_hard();
     }
@@ -397,6 +597,7 @@ impl TestNode {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.clear_stale_mount();
     }
 
     /// An AWS CLI runner for this node with its own isolated home (not configured yet).
@@ -444,6 +645,30 @@ impl Drop for TestNode {
             }
         }
     }
+}
+
+/// A path field of `/proc/self/mountinfo` with its octal escapes (`\040` for a space) decoded.
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| u8::from_str_radix(digits, 8).ok());
+        match (bytes[i], octal) {
+            (b'\\', Some(value)) => {
+                out.push(value);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What one `aws` run produced.

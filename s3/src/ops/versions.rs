@@ -212,6 +212,11 @@ mod tests {
             etag: etag.map(str::to_owned),
             attrs: ObjectAttrs::default(),
             parts: 0,
+            uid: 0,
+            gid: 0,
+            ctime_ms: 1_700_000_000_123,
+            atime_ms: 1_700_000_000_123,
+            target: None,
         }))
     }
 
