@@ -197,7 +197,9 @@ fn name_str(name: &OsStr) -> FsResult<&str> {
 }
 
 fn entry_id(ino: u64) -> FsResult<EntryId> {
-    i64::try_from(ino).map(EntryId).map_err(|_| Errno(libc::ENOENT))
+    i64::try_from(ino)
+        .map(EntryId)
+        .map_err(|_| Errno(libc::ENOENT))
 }
 
 fn permission_bits(mode: u32) -> u32 {
@@ -270,7 +272,10 @@ impl FsCore {
         let (size, mtime_ms) = match (kind, open) {
             (Kind::File, Some(file)) => file.size_and_mtime(),
             (Kind::Symlink, _) => (
-                entry.target.as_ref().map_or(0, |target| target.len() as u64),
+                entry
+                    .target
+                    .as_ref()
+                    .map_or(0, |target| target.len() as u64),
                 entry.mtime_ms,
             ),
             _ => (entry.size, entry.mtime_ms),
@@ -437,7 +442,8 @@ impl FsCore {
         if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
             return Err(Errno(libc::EPERM));
         }
-        let entry = self.create_node(parent, name, &Self::new_node(EntryKind::File, mode, caller))?;
+        let entry =
+            self.create_node(parent, name, &Self::new_node(EntryKind::File, mode, caller))?;
         Ok(self.attr_of(&entry))
     }
 
@@ -464,7 +470,13 @@ impl FsCore {
     ///
     /// # Errors
     /// As [`FsCore::mkdir`]; `EINVAL` for a target that is not UTF-8.
-    pub fn symlink(&self, parent: u64, name: &OsStr, target: &OsStr, caller: Caller) -> FsResult<Attr> {
+    pub fn symlink(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        target: &OsStr,
+        caller: Caller,
+    ) -> FsResult<Attr> {
         let target = target.to_str().ok_or(Errno(libc::EINVAL))?;
         let mut node = Self::new_node(EntryKind::Symlink, 0o777, caller);
         node.target = Some(target.to_owned());
@@ -477,7 +489,8 @@ impl FsCore {
         }
         let dir = self.directory(parent)?;
         self.require_writable(dir.vault)?;
-        self.engine.remove_node(dir.id, name_str(name)?, directory)?;
+        self.engine
+            .remove_node(dir.id, name_str(name)?, directory)?;
         Ok(())
     }
 
@@ -567,7 +580,9 @@ impl FsCore {
         if access != libc::O_RDONLY || truncate {
             self.require_writable(entry.vault)?;
         }
-        let file = self.engine.open_file(id, truncate && access != libc::O_RDONLY)?;
+        let file = self
+            .engine
+            .open_file(id, truncate && access != libc::O_RDONLY)?;
         Ok(self.register(file, flags))
     }
 
@@ -583,7 +598,8 @@ impl FsCore {
         flags: i32,
         caller: Caller,
     ) -> FsResult<(Attr, u64)> {
-        let entry = self.create_node(parent, name, &Self::new_node(EntryKind::File, mode, caller))?;
+        let entry =
+            self.create_node(parent, name, &Self::new_node(EntryKind::File, mode, caller))?;
         let file = self.engine.open_file(entry.id, false)?;
         let fh = self.register(file, flags);
         Ok((self.attr_of(&entry), fh))
@@ -607,7 +623,11 @@ impl FsCore {
         if !writable {
             return Err(Errno(libc::EBADF));
         }
-        let offset = if append { file.size_and_mtime().0 } else { offset };
+        let offset = if append {
+            file.size_and_mtime().0
+        } else {
+            offset
+        };
         offset
             .checked_add(data.len() as u64)
             .filter(|end| i64::try_from(*end).is_ok())
@@ -658,8 +678,9 @@ impl FsCore {
             ROOT_INODE
         } else {
             let dir = self.directory(ino)?;
-            dir.parent
-                .map_or(ROOT_INODE, |parent| u64::try_from(parent.0).unwrap_or(ROOT_INODE))
+            dir.parent.map_or(ROOT_INODE, |parent| {
+                u64::try_from(parent.0).unwrap_or(ROOT_INODE)
+            })
         };
         if offset < 1 {
             page.push(DirEntry {
@@ -750,10 +771,14 @@ impl FsCore {
         let name = name_str(name)?;
         let create_only = flags & libc::XATTR_CREATE != 0;
         let replace_only = flags & libc::XATTR_REPLACE != 0;
-        match self
-            .engine
-            .set_xattr(entry.vault, entry.id, name, value, create_only, replace_only)
-        {
+        match self.engine.set_xattr(
+            entry.vault,
+            entry.id,
+            name,
+            value,
+            create_only,
+            replace_only,
+        ) {
             Err(VaultError::Tree {
                 kind: TreeError::NotFound,
                 ..
@@ -797,7 +822,11 @@ impl FsCore {
 
     /// Closes every descriptor still open (the mount is going away), committing their files.
     pub fn release_all(&self) {
-        let handles: Vec<FileHandle> = self.lock_handles().drain().map(|(_, handle)| handle).collect();
+        let handles: Vec<FileHandle> = self
+            .lock_handles()
+            .drain()
+            .map(|(_, handle)| handle)
+            .collect();
         for handle in handles {
             if let Err(err) = self.engine.release_file(&handle.file) {
                 tracing::warn!(error = %err, "could not commit a file open at unmount");

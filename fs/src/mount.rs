@@ -40,9 +40,7 @@ pub enum MountError {
         source: std::io::Error,
     },
     /// The kernel refused the mount.
-    #[error(
-        "cannot mount on {path}: {source} (is /dev/fuse present and fuse3 installed?)"
-    )]
+    #[error("cannot mount on {path}: {source} (is /dev/fuse present and fuse3 installed?)")]
     Mount {
         /// The mount point.
         path: PathBuf,
@@ -88,15 +86,17 @@ fn forward_notices(notifier: &Notifier, queue: mpsc::Receiver<Vec<Change>>) {
     for changes in queue {
         for change in changes {
             let result = match &change {
-                Change::Entry(id) => {
-                    notifier.inval_inode(INodeNo(inode(*id)), 0, 0)
-                }
+                Change::Entry(id) => notifier.inval_inode(INodeNo(inode(*id)), 0, 0),
                 Change::Name {
                     parent,
                     name,
                     entry,
                 } => notifier
-                    .delete(INodeNo(inode(*parent)), INodeNo(inode(*entry)), OsStr::new(name))
+                    .delete(
+                        INodeNo(inode(*parent)),
+                        INodeNo(inode(*entry)),
+                        OsStr::new(name),
+                    )
                     .or_else(|_| notifier.inval_entry(INodeNo(inode(*parent)), OsStr::new(name))),
             };
             // ENOENT only means the kernel had nothing cached for it.

@@ -56,6 +56,8 @@ pub struct GatewayConfig {
     pub default_bucket_mode: String,
     /// Whether buckets created through the API are API-exclusive.
     pub default_api_exclusive: bool,
+    /// Whether the vaults of buckets created through the API show in the FUSE mount.
+    pub mount_new_vaults: bool,
     /// The smallest multipart part but the last, in bytes.
     pub min_part_size: u64,
     /// Serve HTTPS with this certificate and key instead of plain HTTP.

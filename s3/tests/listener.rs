@@ -43,6 +43,7 @@ async fn start(max_connections: usize, require_sigv4: bool, tls: Option<s3::TlsC
         region: "us-east-1".to_owned(),
         default_bucket_mode: "local".to_owned(),
         default_api_exclusive: true,
+        mount_new_vaults: true,
         min_part_size: 5 * 1024 * 1024,
         tls,
     };

@@ -42,17 +42,22 @@ impl Service for GatewayService {
     }
 
     fn section(&self, config: &Config) -> serde_json::Value {
-        serde_json::to_value(&config.s3_gateway).unwrap_or_default()
+        // Buckets created over S3 follow `fuse.mount_new_vaults` too.
+        serde_json::json!({
+            "s3_gateway": config.s3_gateway,
+            "mount_new_vaults": config.fuse.mount_new_vaults,
+        })
     }
 
     fn start<'a>(&'a self, config: &'a Config) -> BoxFuture<'a, anyhow::Result<Running>> {
         Box::pin(async move {
+            let mount_new_vaults = config.fuse.mount_new_vaults;
             let config = &config.s3_gateway;
             let tls = config.tls.as_ref().map(load_tls).transpose()?;
             let scheme = if tls.is_some() { "https" } else { "http" };
             let gateway = Arc::new(s3::Gateway {
                 engine: Arc::clone(&self.engine),
-                config: gateway_settings(config, tls),
+                config: gateway_settings(config, mount_new_vaults, tls),
                 metrics: Arc::clone(&self.metrics),
             });
             let keys = "s3_gateway.host / s3_gateway.port";
@@ -112,7 +117,11 @@ fn load_tls(tls: &TlsConfig) -> anyhow::Result<s3::TlsConfig> {
     })
 }
 
-fn gateway_settings(config: &GatewayConfig, tls: Option<s3::TlsConfig>) -> s3::GatewayConfig {
+fn gateway_settings(
+    config: &GatewayConfig,
+    mount_new_vaults: bool,
+    tls: Option<s3::TlsConfig>,
+) -> s3::GatewayConfig {
     s3::GatewayConfig {
         max_connections: config.max_connections,
         max_body_size: config.max_body_size_mb.saturating_mul(1024 * 1024),
@@ -129,6 +138,7 @@ fn gateway_settings(config: &GatewayConfig, tls: Option<s3::TlsConfig>) -> s3::G
         region: "us-east-1".to_owned(),
         default_bucket_mode: config.default_bucket_mode.as_str().to_owned(),
         default_api_exclusive: config.default_api_exclusive,
+        mount_new_vaults,
         min_part_size: config
             .multipart
             .min_part_size_mb

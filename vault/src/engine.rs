@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use admin::{NewCredential, Secret};
-pub use multipart::{CompletePart, MAX_PART_NUMBER, PartsPage, multipart_etag};
 pub use changes::{Change, ChangeListener};
 pub use files::OpenFile;
+pub use multipart::{CompletePart, MAX_PART_NUMBER, PartsPage, multipart_etag};
 pub use objects::ObjectWriter;
 pub use reader::ObjectReader;
 pub use tree::{MAX_XATTR_VALUE, MountedVault};

@@ -9,7 +9,10 @@ use vault::keys::KeyProviderChoice;
 
 use super::*;
 
-const ME: Caller = Caller { uid: 1000, gid: 1000 };
+const ME: Caller = Caller {
+    uid: 1000,
+    gid: 1000,
+};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -74,7 +77,10 @@ impl Fixture {
 #[test]
 fn the_root_lists_vaults_and_refuses_changes() {
     let fx = fixture();
-    assert_eq!(fx.names(ROOT_INODE), BTreeSet::from(["www".into(), "xxx".into()]));
+    assert_eq!(
+        fx.names(ROOT_INODE),
+        BTreeSet::from(["www".into(), "xxx".into()])
+    );
     assert_eq!(
         fx.core.mkdir(ROOT_INODE, os("new"), 0o755, ME).unwrap_err(),
         Errno(libc::EPERM)
@@ -86,9 +92,15 @@ fn the_root_lists_vaults_and_refuses_changes() {
 fn an_api_exclusive_vault_is_read_only() {
     let fx = fixture();
     let x = fx.vault("xxx");
-    let err = fx.core.create(x, os("f"), 0o644, libc::O_WRONLY, ME).unwrap_err();
+    let err = fx
+        .core
+        .create(x, os("f"), 0o644, libc::O_WRONLY, ME)
+        .unwrap_err();
     assert_eq!(err, Errno(libc::EROFS));
-    assert_eq!(fx.core.mkdir(x, os("d"), 0o755, ME).unwrap_err(), Errno(libc::EROFS));
+    assert_eq!(
+        fx.core.mkdir(x, os("d"), 0o755, ME).unwrap_err(),
+        Errno(libc::EROFS)
+    );
     assert!(fx.names(x).is_empty(), "nothing was created");
 }
 
@@ -119,7 +131,10 @@ fn readdir_resumed_after_changes_neither_repeats_nor_skips_entries_that_stayed()
     for i in (0..40).filter(|&i| i != 30) {
         assert!(seen.contains(&format!("f{i:02}")), "f{i:02} listed");
     }
-    assert!(!seen.contains(&"f30".to_owned()), "removed before it was reached");
+    assert!(
+        !seen.contains(&"f30".to_owned()),
+        "removed before it was reached"
+    );
     assert!(seen.contains(&"late-a".to_owned()) && seen.contains(&"late-b".to_owned()));
 }
 
@@ -132,16 +147,27 @@ fn renames_follow_rename2() {
     let d = fx.core.mkdir(w, os("d"), 0o755, ME).unwrap().ino;
     fx.write_file(d, "inner", b"in");
 
-    let noreplace = fx.core.rename(w, os("a"), w, os("b"), libc::RENAME_NOREPLACE);
+    let noreplace = fx
+        .core
+        .rename(w, os("a"), w, os("b"), libc::RENAME_NOREPLACE);
     assert_eq!(noreplace.unwrap_err(), Errno(libc::EEXIST));
 
-    fx.core.rename(w, os("a"), w, os("b"), libc::RENAME_EXCHANGE).unwrap();
+    fx.core
+        .rename(w, os("a"), w, os("b"), libc::RENAME_EXCHANGE)
+        .unwrap();
     assert_eq!(fx.core.lookup(w, os("a")).unwrap().ino, b);
-    assert_eq!(fx.read_file(fx.core.lookup(w, os("b")).unwrap().ino), b"alpha");
+    assert_eq!(
+        fx.read_file(fx.core.lookup(w, os("b")).unwrap().ino),
+        b"alpha"
+    );
 
     fx.core.rename(w, os("a"), w, os("b"), 0).unwrap();
     assert_eq!(fx.names(w), BTreeSet::from(["b".into(), "d".into()]));
-    assert_eq!(fx.core.lookup(w, os("b")).unwrap().ino, b, "the moved inode keeps its number");
+    assert_eq!(
+        fx.core.lookup(w, os("b")).unwrap().ino,
+        b,
+        "the moved inode keeps its number"
+    );
     let _ = a;
 
     assert_eq!(
@@ -161,7 +187,12 @@ fn renames_follow_rename2() {
     assert_eq!(e, d);
     let inner = fx.core.lookup(e, os("inner")).unwrap().ino;
     assert_eq!(fx.read_file(inner), b"in");
-    let key = fx.core.engine().entry(EntryId(i64::try_from(inner).unwrap())).unwrap().path;
+    let key = fx
+        .core
+        .engine()
+        .entry(EntryId(i64::try_from(inner).unwrap()))
+        .unwrap()
+        .path;
     assert_eq!(key, "e/inner", "the subtree's keys moved with it");
 }
 
@@ -191,11 +222,16 @@ fn xattrs_round_trip_and_answer_enodata() {
     assert_eq!(fx.core.getxattr(ino, os("user.tag")).unwrap(), b"blue");
     assert_eq!(fx.core.listxattr(ino).unwrap(), b"user.tag\0");
     assert_eq!(
-        fx.core.setxattr(ino, os("user.tag"), b"red", libc::XATTR_CREATE).unwrap_err(),
+        fx.core
+            .setxattr(ino, os("user.tag"), b"red", libc::XATTR_CREATE)
+            .unwrap_err(),
         Errno(libc::EEXIST)
     );
     fx.core.removexattr(ino, os("user.tag")).unwrap();
-    assert_eq!(fx.core.getxattr(ino, os("user.tag")).unwrap_err(), Errno(libc::ENODATA));
+    assert_eq!(
+        fx.core.getxattr(ino, os("user.tag")).unwrap_err(),
+        Errno(libc::ENODATA)
+    );
 }
 
 #[test]
@@ -214,7 +250,9 @@ fn append_descriptors_write_at_the_end_and_truncate_by_path_commits() {
     assert_eq!(fx.core.setattr(ino, &change, None).unwrap().size, 3);
     assert_eq!(fx.read_file(ino), b"one");
     assert_eq!(
-        fx.core.mknod(w, os("fifo"), libc::S_IFIFO | 0o644, ME).unwrap_err(),
+        fx.core
+            .mknod(w, os("fifo"), libc::S_IFIFO | 0o644, ME)
+            .unwrap_err(),
         Errno(libc::EPERM)
     );
 }

@@ -75,8 +75,9 @@ pub async fn create_bucket(gateway: &Gateway, name: &str, body: Body) -> Result<
     }
     let name_owned = name.to_owned();
     let api_exclusive = gateway.config.default_api_exclusive;
+    let mounted = gateway.config.mount_new_vaults;
     blocking(&gateway.engine, move |engine| {
-        engine.create_local_bucket(&name_owned, api_exclusive)
+        engine.create_local_bucket_with(&name_owned, api_exclusive, mounted)
     })
     .await?;
     Ok(Response::builder()

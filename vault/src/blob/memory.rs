@@ -141,7 +141,10 @@ impl MutableBlob for MemoryMutable {
                 }
                 None => Err(BlobError::io(
                     id,
-                    io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the blob"),
+                    io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "read past the end of the blob",
+                    ),
                 )),
             }
         })?

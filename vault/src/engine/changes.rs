@@ -42,7 +42,10 @@ impl Listeners {
         if changes.is_empty() {
             return;
         }
-        let listeners = self.listeners.read().unwrap_or_else(PoisonError::into_inner);
+        let listeners = self
+            .listeners
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         for listener in listeners.iter() {
             listener.changed(changes);
         }

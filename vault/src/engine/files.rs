@@ -124,29 +124,29 @@ impl Engine {
     /// # Errors
     /// `Tree(NotFound)`, `Tree(IsADirectory)`, or a storage failure.
     pub fn open_file(&self, id: EntryId, truncate: bool) -> Result<Arc<OpenFile>, VaultError> {
-        let entry = self
-            .meta
-            .read(|conn| crate::meta::tree::require(conn, id))?;
-        is_file(&entry)?;
-        let committed = Committed {
-            blob: entry.blob,
-            parts: entry.parts,
-            size: entry.size,
-        };
         let file = {
+            // The map stays locked from the lookup to counting the descriptor, so a close
+            // that sees the last descriptor go cannot race this open (see `release_file`).
             let mut files = self.open_files.lock();
-            let reusable = files.get(&id).filter(|file| {
-                let state = file.lock();
-                !state.detached && (state.changed || state.committed == committed)
-            });
-            match reusable {
-                Some(file) => Arc::clone(file),
+            let live = files
+                .get(&id)
+                .filter(|file| !file.lock().detached)
+                .map(Arc::clone);
+            let file = match live {
+                // The open state is the truth for its entry: everything that changes the
+                // entry elsewhere (a gateway write or delete, a rename over it, an unlink)
+                // detaches it first.
+                Some(file) => file,
                 None => {
-                    if let Some(stale) = files.get(&id) {
-                        // Someone replaced the content since it was opened: earlier
-                        // descriptors keep what they had, new ones see the new content.
-                        stale.lock().detached = true;
-                    }
+                    let entry = self
+                        .meta
+                        .read(|conn| crate::meta::tree::require(conn, id))?;
+                    is_file(&entry)?;
+                    let committed = Committed {
+                        blob: entry.blob,
+                        parts: entry.parts,
+                        size: entry.size,
+                    };
                     let state = self.load_state(&entry, committed)?;
                     let file = Arc::new(OpenFile {
                         id,
@@ -157,11 +157,13 @@ impl Engine {
                     files.insert(id, Arc::clone(&file));
                     file
                 }
-            }
+            };
+            file.handles.fetch_add(1, Ordering::AcqRel);
+            file
         };
-        file.handles.fetch_add(1, Ordering::AcqRel);
-        if truncate {
-            self.set_file_len(&file, 0)?;
+        if truncate && let Err(err) = self.set_file_len(&file, 0) {
+            let _ = self.release_file(&file);
+            return Err(err);
         }
         Ok(file)
     }
@@ -215,7 +217,12 @@ impl Engine {
     ///
     /// # Errors
     /// `Integrity` when stored content fails authentication; a storage failure.
-    pub fn read_file(&self, file: &OpenFile, offset: u64, len: usize) -> Result<Vec<u8>, VaultError> {
+    pub fn read_file(
+        &self,
+        file: &OpenFile,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, VaultError> {
         let state = file.lock();
         let end = state.size.min(offset.saturating_add(len as u64));
         if offset >= end {
@@ -358,7 +365,10 @@ impl Engine {
             self.relieve_memory(vault, state)?;
         }
         if first_written.is_none() {
-            state.resident.entry(tail_index(new_size)).or_insert_with(Segment::zeroed);
+            state
+                .resident
+                .entry(tail_index(new_size))
+                .or_insert_with(Segment::zeroed);
         }
         Ok(())
     }
@@ -438,7 +448,12 @@ impl Engine {
             Backing::InPlace { blob, spilled, .. } => {
                 let sealed: Vec<(u64, Vec<u8>)> = victims
                     .iter()
-                    .map(|&index| (index, blob.seal(index, false, state.resident[&index].bytes())))
+                    .map(|&index| {
+                        (
+                            index,
+                            blob.seal(index, false, state.resident[&index].bytes()),
+                        )
+                    })
                     .collect();
                 let id = blob.id;
                 self.meta.write(|tx| {
@@ -611,17 +626,26 @@ impl Engine {
         for (&index, segment) in state.resident.range(..=tail) {
             let plaintext = &segment.bytes()[..layout.segment_plaintext_len(index)];
             let sealed = blob.seal(index, index == tail, plaintext);
-            blob.file.write_all_at(&sealed, layout.segment_offset(index))?;
+            blob.file
+                .write_all_at(&sealed, layout.segment_offset(index))?;
         }
         blob.file.set_len(layout.file_len())?;
         blob.file.sync()?;
 
         let etag = state.whole_md5();
         let committed = state.committed.clone();
-        let (blob_id, version, mtime, size) = (blob.id, blob.key_version, state.mtime_ms, state.size);
+        let (blob_id, version, mtime, size) =
+            (blob.id, blob.key_version, state.mtime_ms, state.size);
         self.meta.write(|tx| {
             let entry = Self::check_unchanged(tx, id, &committed)?;
-            Self::point_entry(tx, &entry, Some((blob_id, version)), size, etag.as_deref(), mtime)
+            Self::point_entry(
+                tx,
+                &entry,
+                Some((blob_id, version)),
+                size,
+                etag.as_deref(),
+                mtime,
+            )
         })?;
         let Backing::Fresh {
             blob: Some(blob), ..
@@ -671,7 +695,8 @@ impl Engine {
             .collect();
         let etag = state.whole_md5();
         let committed = state.committed.clone();
-        let (blob_id, version, mtime, size) = (blob.id, blob.key_version, state.mtime_ms, state.size);
+        let (blob_id, version, mtime, size) =
+            (blob.id, blob.key_version, state.mtime_ms, state.size);
 
         let _exclusive = self.blob_locks.write(blob_id);
         self.meta.write(|tx| {
@@ -680,7 +705,14 @@ impl Engine {
             for (index, sealed) in &sealed {
                 journal::put(tx, blob_id, *index, sealed, true)?;
             }
-            Self::point_entry(tx, &entry, Some((blob_id, version)), size, etag.as_deref(), mtime)
+            Self::point_entry(
+                tx,
+                &entry,
+                Some((blob_id, version)),
+                size,
+                etag.as_deref(),
+                mtime,
+            )
         })?;
         drop(sealed);
         if let Backing::InPlace {
@@ -714,9 +746,16 @@ impl Engine {
             return Ok(());
         };
         self.meta.read(|conn| {
-            journal::for_each_committed(conn, blob.id, layout.segment_count(), &mut |index, sealed| {
-                Ok(blob.file.write_all_at(sealed, layout.segment_offset(index))?)
-            })
+            journal::for_each_committed(
+                conn,
+                blob.id,
+                layout.segment_count(),
+                &mut |index, sealed| {
+                    Ok(blob
+                        .file
+                        .write_all_at(sealed, layout.segment_offset(index))?)
+                },
+            )
         })?;
         blob.file.set_len(layout.file_len())?;
         blob.file.sync()?;
@@ -742,18 +781,36 @@ impl Engine {
     /// # Errors
     /// A storage failure of the final commit.
     pub fn release_file(&self, file: &Arc<OpenFile>) -> Result<(), VaultError> {
-        let last = file.handles.fetch_sub(1, Ordering::AcqRel) == 1;
-        if last {
-            let mut files = self.open_files.lock();
-            if files.get(&file.id).is_some_and(|open| Arc::ptr_eq(open, file)) {
-                files.remove(&file.id);
-            }
-        }
-        if !last {
+        let remaining = {
+            let _files = self.open_files.lock();
+            file.handles.fetch_sub(1, Ordering::AcqRel) - 1
+        };
+        if remaining > 0 {
             return Ok(());
         }
-        let result = self.sync_file(file);
+        // The file stays registered while it is wrapped up, so an open in the meantime
+        // shares this state instead of reading the entry before the final commit lands.
+        let result = self.sync_file(file).and_then(|()| self.wrap_up(file));
+        let mut files = self.open_files.lock();
+        if file.handles.load(Ordering::Acquire) == 0
+            && files
+                .get(&file.id)
+                .is_some_and(|open| Arc::ptr_eq(open, file))
+        {
+            files.remove(&file.id);
+        }
+        result
+    }
+
+    /// What the last close does after the final commit: record the ETag if it could not be
+    /// kept while writing, drop the journal rows already copied into the blob, or discard the
+    /// content of a file detached from its entry.
+    fn wrap_up(&self, file: &OpenFile) -> Result<(), VaultError> {
         let mut state = file.lock();
+        if file.handles.load(Ordering::Acquire) > 0 {
+            // Reopened meanwhile: the next close wraps up.
+            return Ok(());
+        }
         if state.detached {
             if let Backing::Fresh {
                 blob: Some(blob), ..
@@ -761,13 +818,15 @@ impl Engine {
             {
                 self.discard_blob(blob.id);
             }
-            return result;
+            return Ok(());
         }
-        result?;
         if state.etag_stale {
             self.record_etag(file.id, &mut state)?;
         }
-        if let Backing::InPlace { blob, .. } = &state.backing {
+        if let Backing::InPlace { blob, spilled, .. } = &state.backing
+            && !state.changed
+            && spilled.is_empty()
+        {
             let id = blob.id;
             self.meta
                 .write(|tx| Ok::<_, VaultError>(journal::clear(tx, id)?))?;

@@ -29,11 +29,15 @@ impl BlobLocks {
 
     /// Held while reading `blob`.
     pub(crate) fn read(&self, blob: BlobId) -> RwLockReadGuard<'_, ()> {
-        self.shard(blob).read().unwrap_or_else(PoisonError::into_inner)
+        self.shard(blob)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Held while rewriting `blob` in place.
     pub(crate) fn write(&self, blob: BlobId) -> RwLockWriteGuard<'_, ()> {
-        self.shard(blob).write().unwrap_or_else(PoisonError::into_inner)
+        self.shard(blob)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -170,9 +170,7 @@ impl Engine {
             .meta
             .read(|conn| Ok::<_, VaultError>(entries::by_path(conn, vault, key.as_str())?))?;
         match entry {
-            Some(entry) if entry.kind == EntryKind::File || entry.explicit => {
-                self.with_etag(entry)
-            }
+            Some(entry) if entry.kind == EntryKind::File || entry.explicit => self.with_etag(entry),
             _ => Err(VaultError::NoSuchKey(key.as_str().to_owned())),
         }
     }
@@ -207,6 +205,8 @@ impl Engine {
 
     /// Tells the mount that the gateway wrote `entry`.
     pub(crate) fn announce_written(&self, entry: &Entry) {
+        // Descriptors the mount has open keep what they had; the next open sees this write.
+        self.open_files.detach(entry.id);
         let mut changes = vec![Change::Entry(entry.id)];
         changes.extend(entry.parent.map(Change::Entry));
         self.changes.announce(&changes);
@@ -216,6 +216,7 @@ impl Engine {
     /// whose directory stays, only its marker) and the implicit directories pruned after it.
     fn announce_removed(&self, removed: Option<&Entry>, entry_gone: bool, pruned: &[Entry]) {
         let Some(removed) = removed else { return };
+        self.open_files.detach(removed.id);
         let name_change = |entry: &Entry| {
             Some(Change::Name {
                 parent: entry.parent?,

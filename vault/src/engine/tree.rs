@@ -77,7 +77,12 @@ impl Engine {
     ///
     /// # Errors
     /// A metadata failure.
-    pub fn read_dir(&self, dir: EntryId, after: i64, limit: usize) -> Result<Vec<Entry>, VaultError> {
+    pub fn read_dir(
+        &self,
+        dir: EntryId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, VaultError> {
         self.meta
             .read(|conn| Ok::<_, VaultError>(tree::children_after(conn, dir, after, limit)?))
     }
@@ -87,7 +92,12 @@ impl Engine {
     /// # Errors
     /// `Tree(Exists)`, `Tree(NotADirectory)`, `Tree(InvalidName)`, `Tree(NameTooLong)`, or a
     /// metadata failure.
-    pub fn create_node(&self, parent: EntryId, name: &str, node: &NewNode) -> Result<Entry, VaultError> {
+    pub fn create_node(
+        &self,
+        parent: EntryId,
+        name: &str,
+        node: &NewNode,
+    ) -> Result<Entry, VaultError> {
         self.meta.write(|tx| tree::create(tx, parent, name, node))
     }
 
@@ -97,8 +107,15 @@ impl Engine {
     /// # Errors
     /// `Tree(NotFound)`, `Tree(IsADirectory)`, `Tree(NotADirectory)`, `Tree(NotEmpty)`, or a
     /// metadata failure.
-    pub fn remove_node(&self, parent: EntryId, name: &str, directory: bool) -> Result<Entry, VaultError> {
-        let removed = self.meta.write(|tx| tree::remove(tx, parent, name, directory))?;
+    pub fn remove_node(
+        &self,
+        parent: EntryId,
+        name: &str,
+        directory: bool,
+    ) -> Result<Entry, VaultError> {
+        let removed = self
+            .meta
+            .write(|tx| tree::remove(tx, parent, name, directory))?;
         self.open_files.detach(removed.id);
         if removed.blob.is_some() || removed.parts > 0 {
             self.collect_garbage_quietly();
@@ -158,7 +175,9 @@ impl Engine {
         let key = self
             .keyring
             .vault_key(&self.meta, vault, version)?
-            .ok_or_else(|| VaultError::Internal(format!("no key version {version} for an attribute")))?;
+            .ok_or_else(|| {
+                VaultError::Internal(format!("no key version {version} for an attribute"))
+            })?;
         Ok(open_bytes(&key, body, &xattr_context(id, name))?.to_vec())
     }
 

@@ -25,7 +25,12 @@ pub(crate) fn put(
         "INSERT OR REPLACE INTO segment_journal (blob_id, idx, sealed, committed)
          VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![blob.as_bytes(), index_sql(index), sealed, committed])?;
+    .execute(params![
+        blob.as_bytes(),
+        index_sql(index),
+        sealed,
+        committed
+    ])?;
     Ok(())
 }
 
@@ -34,7 +39,11 @@ fn index_sql(index: u64) -> i64 {
 }
 
 /// The sealed segment `index` of `blob`, committed or not.
-pub(crate) fn get(conn: &Connection, blob: BlobId, index: u64) -> Result<Option<Vec<u8>>, MetaError> {
+pub(crate) fn get(
+    conn: &Connection,
+    blob: BlobId,
+    index: u64,
+) -> Result<Option<Vec<u8>>, MetaError> {
     use rusqlite::OptionalExtension;
     Ok(conn
         .prepare_cached("SELECT sealed FROM segment_journal WHERE blob_id = ?1 AND idx = ?2")?

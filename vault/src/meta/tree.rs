@@ -102,7 +102,8 @@ fn child_path(dir: &Entry, name: &str, kind: EntryKind) -> Result<String, VaultE
         path.push('/');
     }
     ObjectKey::parse(&path).map_err(|reason| match reason {
-        crate::path::InvalidKey::TooLong { .. } | crate::path::InvalidKey::SegmentTooLong { .. } => {
+        crate::path::InvalidKey::TooLong { .. }
+        | crate::path::InvalidKey::SegmentTooLong { .. } => {
             tree_error(TreeError::NameTooLong, &path)
         }
         _ => tree_error(TreeError::InvalidName, &path),
@@ -186,7 +187,10 @@ pub fn remove(
 ) -> Result<Entry, VaultError> {
     let dir = require_directory(conn, parent)?;
     let Some(entry) = entries::child(conn, dir.id, name)? else {
-        return Err(tree_error(TreeError::NotFound, &format!("{}{name}", dir.path)));
+        return Err(tree_error(
+            TreeError::NotFound,
+            &format!("{}{name}", dir.path),
+        ));
     };
     match (entry.kind == EntryKind::Directory, directory) {
         (true, false) => return Err(tree_error(TreeError::IsADirectory, &entry.path)),
@@ -215,7 +219,15 @@ pub struct Renamed {
 fn move_entry(conn: &Connection, entry: &Entry, dir: &Entry, name: &str) -> Result<(), VaultError> {
     let new_path = if name.starts_with('\0') {
         // An exchange parks the source under a name no path can hold; it is not a key.
-        format!("{}{name}{}", dir.path, if entry.kind == EntryKind::Directory { "/" } else { "" })
+        format!(
+            "{}{name}{}",
+            dir.path,
+            if entry.kind == EntryKind::Directory {
+                "/"
+            } else {
+                ""
+            }
+        )
     } else {
         child_path(dir, name, entry.kind)?
     };
@@ -233,7 +245,13 @@ fn move_entry(conn: &Connection, entry: &Entry, dir: &Entry, name: &str) -> Resu
                  WHERE vault_id = ?1 AND path > ?2 AND (?4 IS NULL OR path < ?4)
                    AND id != ?5",
             )?
-            .execute(params![entry.vault.0, old_prefix, new_path, upper, entry.id.0])?;
+            .execute(params![
+                entry.vault.0,
+                old_prefix,
+                new_path,
+                upper,
+                entry.id.0
+            ])?;
         tracing::trace!(moved, from = %old_prefix, to = %new_path, "moved a subtree");
     }
     Ok(())
@@ -251,7 +269,10 @@ pub fn rename(
     let from_dir = require_directory(conn, parent)?;
     let to_dir = require_directory(conn, new_parent)?;
     let Some(source) = entries::child(conn, from_dir.id, name)? else {
-        return Err(tree_error(TreeError::NotFound, &format!("{}{name}", from_dir.path)));
+        return Err(tree_error(
+            TreeError::NotFound,
+            &format!("{}{name}", from_dir.path),
+        ));
     };
     if from_dir.vault != to_dir.vault {
         return Err(tree_error(TreeError::CrossVault, &source.path));
@@ -298,7 +319,10 @@ pub fn rename(
         }
         (_, None) => None,
         (RenameMode::Replace, Some(target)) => {
-            match (source.kind == EntryKind::Directory, target.kind == EntryKind::Directory) {
+            match (
+                source.kind == EntryKind::Directory,
+                target.kind == EntryKind::Directory,
+            ) {
                 (true, false) => return Err(tree_error(TreeError::NotADirectory, &target.path)),
                 (false, true) => return Err(tree_error(TreeError::IsADirectory, &target.path)),
                 (true, true) if has_children(conn, target.id)? => {

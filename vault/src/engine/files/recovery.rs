@@ -38,10 +38,15 @@ impl Engine {
                 let file = self.blobs.open_mutable(blob, false)?;
                 let mut replayed = 0usize;
                 self.meta.read(|conn| {
-                    journal::for_each_committed(conn, blob, layout.segment_count(), &mut |index, sealed| {
-                        replayed += 1;
-                        Ok(file.write_all_at(sealed, layout.segment_offset(index))?)
-                    })
+                    journal::for_each_committed(
+                        conn,
+                        blob,
+                        layout.segment_count(),
+                        &mut |index, sealed| {
+                            replayed += 1;
+                            Ok(file.write_all_at(sealed, layout.segment_offset(index))?)
+                        },
+                    )
                 })?;
                 file.set_len(layout.file_len())?;
                 file.sync()?;

@@ -76,7 +76,11 @@ impl SealedBlob {
     }
 
     /// Reads and opens segment `index` as stored in the blob under `layout`.
-    pub(super) fn read_committed(&self, layout: &Layout, index: u64) -> Result<Segment, VaultError> {
+    pub(super) fn read_committed(
+        &self,
+        layout: &Layout,
+        index: u64,
+    ) -> Result<Segment, VaultError> {
         let mut sealed = vec![0u8; layout.segment_sealed_len(index)];
         self.file
             .read_exact_at(&mut sealed, layout.segment_offset(index))?;

@@ -149,7 +149,10 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
 
     let engine = open_engine(dir.path());
     let (seen, etag) = gateway_read(&engine);
-    prop_assert!(seen == model, "after a restart the content is the last written");
+    prop_assert!(
+        seen == model,
+        "after a restart the content is the last written"
+    );
     prop_assert_eq!(etag, md5_hex(&model));
     Ok(())
 }
@@ -161,7 +164,9 @@ fn random_writes_truncations_and_commits_match_a_byte_vector() {
         ..Config::default()
     });
     runner
-        .run(&proptest::collection::vec(op(), 1..40), |ops| run_sequence(&ops))
+        .run(&proptest::collection::vec(op(), 1..40), |ops| {
+            run_sequence(&ops)
+        })
         .unwrap();
 }
 
@@ -173,7 +178,9 @@ fn a_large_write_keeps_memory_bounded_and_reads_back() {
     let file = engine.open_file(id, false).unwrap();
     let chunk = pattern(128 * 1024, 3);
     for i in 0..160u64 {
-        engine.write_file(&file, i * chunk.len() as u64, &chunk).unwrap();
+        engine
+            .write_file(&file, i * chunk.len() as u64, &chunk)
+            .unwrap();
         assert!(
             file.lock().resident.len() <= super::MAX_RESIDENT_SEGMENTS + 2,
             "resident segments stay bounded"
