@@ -72,7 +72,16 @@ pub struct MetaStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Writes waiting to be committed together (see [`MetaStore::write_grouped`]).
+    grouped: Mutex<Vec<GroupedJob>>,
 }
+
+/// Hands a grouped write its outcome once the shared commit is decided: `None` when it
+/// committed, the commit's error otherwise.
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// A grouped write: runs in the shared transaction and returns how to deliver its outcome.
+type GroupedJob = Box<dyn FnOnce(&Transaction<'_>) -> Deliver + Send>;
 
 impl MetaStore {
     /// Opens (or creates) the database at `path` and applies any pending migrations.
@@ -87,6 +96,7 @@ impl MetaStore {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            grouped: Mutex::new(Vec::new()),
         })
     }
 
@@ -108,6 +118,73 @@ impl MetaStore {
         let value = f(&tx)?;
         tx.commit().map_err(MetaError::from)?;
         Ok(value)
+    }
+
+    /// Runs `job` in a write transaction shared with the other grouped writes waiting at the
+    /// same moment, and returns once that transaction is durable: many concurrent small writes
+    /// pay for one commit (one fsync) instead of one each. `job` runs in a savepoint, so its
+    /// failure undoes only its own changes.
+    ///
+    /// # Errors
+    /// `job`'s error, or the failure of the shared commit.
+    pub fn write_grouped<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Transaction<'_>) -> Result<T, crate::VaultError> + Send + 'static,
+    ) -> Result<T, crate::VaultError> {
+        let (outcome_tx, outcome) = std::sync::mpsc::sync_channel(1);
+        let grouped: GroupedJob = Box::new(move |tx| {
+            let result = in_savepoint(tx, job);
+            Box::new(move |commit_error: Option<&str>| {
+                let result = match commit_error {
+                    None => result,
+                    Some(error) => Err(crate::VaultError::Internal(format!(
+                        "the metadata commit failed: {error}"
+                    ))),
+                };
+                // The caller waits on the other end; it only goes away if it panicked.
+                let _ = outcome_tx.send(result);
+            })
+        });
+        self.grouped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(grouped);
+
+        let mut conn = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A leader that held the writer before us may have committed our job already; it
+        // delivers outcomes before it lets go of the writer.
+        if let Ok(result) = outcome.try_recv() {
+            return result;
+        }
+        let jobs: Vec<GroupedJob> = std::mem::take(
+            &mut *self
+                .grouped
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => {
+                let deliveries: Vec<Deliver> = jobs.into_iter().map(|job| job(&tx)).collect();
+                let committed = tx.commit().map_err(|err| err.to_string());
+                for deliver in deliveries {
+                    deliver(committed.as_ref().err().map(String::as_str));
+                }
+            }
+            Err(err) => {
+                // The jobs never ran; dropping them tells their callers the write failed.
+                tracing::warn!(error = %err, "could not start a grouped metadata write");
+                drop(jobs);
+            }
+        }
+        drop(conn);
+        outcome.recv().unwrap_or_else(|_| {
+            Err(crate::VaultError::Internal(
+                "the metadata transaction could not start; see the node's log".to_owned(),
+            ))
+        })
     }
 
     /// Runs `f` on a read connection, which sees the last committed state.
@@ -137,6 +214,22 @@ impl MetaStore {
         }
         result
     }
+}
+
+/// Runs `job` inside a savepoint of `tx`, undoing its changes if it fails.
+fn in_savepoint<T>(
+    tx: &Transaction<'_>,
+    job: impl FnOnce(&Transaction<'_>) -> Result<T, crate::VaultError>,
+) -> Result<T, crate::VaultError> {
+    tx.execute_batch("SAVEPOINT grouped_job")?;
+    let result = job(tx);
+    let end = if result.is_ok() {
+        "RELEASE grouped_job"
+    } else {
+        "ROLLBACK TO grouped_job; RELEASE grouped_job"
+    };
+    tx.execute_batch(end)?;
+    result
 }
 
 fn open_connection(path: &Path) -> Result<Connection, MetaError> {
@@ -170,4 +263,57 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod grouped_tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn grouped_writes_commit_together_and_a_failure_undoes_only_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Arc::new(MetaStore::open(&dir.path().join("meta.db")).unwrap());
+        meta.write(|tx| {
+            tx.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+                .map_err(MetaError::from)
+        })
+        .unwrap();
+        let threads: Vec<_> = (0..32)
+            .map(|k| {
+                let meta = Arc::clone(&meta);
+                std::thread::spawn(move || {
+                    meta.write_grouped(move |tx| {
+                        tx.execute("INSERT INTO t (k) VALUES (?1)", [k])?;
+                        if k % 5 == 0 {
+                            return Err(crate::VaultError::Internal("refused".into()));
+                        }
+                        Ok(k)
+                    })
+                })
+            })
+            .collect();
+        let mut committed = Vec::new();
+        for thread in threads {
+            if let Ok(k) = thread.join().unwrap() {
+                committed.push(k);
+            }
+        }
+        let stored: Vec<i64> = meta
+            .read(|conn| {
+                let mut stmt = conn.prepare("SELECT k FROM t ORDER BY k")?;
+                let rows = stmt.query_map([], |row| row.get(0))?;
+                rows.collect::<Result<Vec<i64>, _>>()
+                    .map_err(MetaError::from)
+            })
+            .unwrap();
+        committed.sort_unstable();
+        assert_eq!(stored, committed);
+        assert_eq!(
+            stored.len(),
+            32 - 7,
+            "every fifth job failed and left nothing"
+        );
+    }
 }

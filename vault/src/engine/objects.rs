@@ -144,9 +144,10 @@ impl Engine {
             attrs,
             parts: Vec::new(),
         };
-        let outcome = self
-            .meta
-            .write(|tx| entries::put_file(tx, vault, key, &file, condition));
+        let (owned_key, owned_condition) = (key.clone(), condition.clone());
+        let outcome = self.meta.write_grouped(move |tx| {
+            entries::put_file(tx, vault, &owned_key, &file, &owned_condition)
+        });
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(err) => {
