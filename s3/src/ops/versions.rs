@@ -217,6 +217,7 @@ mod tests {
             ctime_ms: 1_700_000_000_123,
             atime_ms: 1_700_000_000_123,
             target: None,
+            inline: false,
         }))
     }
 

@@ -22,6 +22,7 @@ use self::state::{
     tail_index,
 };
 use super::Engine;
+use super::objects::INLINE_MAX;
 use crate::blob::format::{Layout, SEGMENT_LEN, SEGMENT_SIZE};
 use crate::blob::{BlobError, BlobId};
 use crate::error::{TreeError, VaultError};
@@ -31,6 +32,17 @@ use crate::meta::tree::EMPTY_MD5;
 use crate::meta::{Entry, EntryKind, MetaError, journal, now_ms, parts};
 
 const SEG: u64 = SEGMENT_SIZE as u64;
+
+/// What a commit points an entry at.
+#[derive(Clone, Copy)]
+struct Content<'a> {
+    /// The blob and its key version; `None` for an empty file.
+    blob: Option<(BlobId, u32)>,
+    /// Plaintext size.
+    size: u64,
+    /// For a small file: the sealed blob itself, kept in the row.
+    inline: Option<&'a [u8]>,
+}
 
 /// A file open through the mount, shared by all of its descriptors.
 pub struct OpenFile {
@@ -169,7 +181,7 @@ impl Engine {
     }
 
     fn load_state(&self, entry: &Entry, committed: Committed) -> Result<FileState, VaultError> {
-        let backing = if entry.parts > 0 {
+        let backing = if entry.parts > 0 || entry.inline {
             let reader = self.open_object_by_entry(entry.clone())?;
             Backing::Parts(Box::new(reader))
         } else if let (Some(blob), Some(version)) = (entry.blob, entry.key_version) {
@@ -535,11 +547,11 @@ impl Engine {
     fn point_entry(
         tx: &rusqlite::Connection,
         entry: &Entry,
-        blob: Option<(BlobId, u32)>,
-        size: u64,
+        content: Content<'_>,
         etag: Option<&str>,
         mtime_ms: i64,
     ) -> Result<(), VaultError> {
+        let Content { blob, size, inline } = content;
         if entry.parts > 0 {
             parts::release(tx, entry.id)?;
         }
@@ -555,7 +567,7 @@ impl Engine {
         let attrs = serde_json::to_string(&attrs).expect("attributes serialize");
         tx.prepare_cached(
             "UPDATE entries SET blob_id = ?2, key_version = ?3, size = ?4, etag = ?5,
-             mtime_ms = ?6, ctime_ms = ?6, parts = 0, attrs = ?7 WHERE id = ?1",
+             mtime_ms = ?6, ctime_ms = ?6, parts = 0, attrs = ?7, inline = ?8 WHERE id = ?1",
         )?
         .execute(params![
             entry.id.0,
@@ -566,7 +578,8 @@ impl Engine {
             })?,
             etag,
             mtime_ms,
-            attrs
+            attrs,
+            inline
         ])?;
         Ok(())
     }
@@ -576,7 +589,12 @@ impl Engine {
         let mtime = state.mtime_ms;
         self.meta.write(|tx| {
             let entry = Self::check_unchanged(tx, id, &committed)?;
-            Self::point_entry(tx, &entry, None, 0, Some(EMPTY_MD5), mtime)
+            let empty = Content {
+                blob: None,
+                size: 0,
+                inline: None,
+            };
+            Self::point_entry(tx, &entry, empty, Some(EMPTY_MD5), mtime)
         })?;
         if let Backing::Fresh {
             blob: Some(blob), ..
@@ -610,6 +628,10 @@ impl Engine {
         let layout = Layout::for_plaintext_len(state.size);
         let tail = state.tail();
         self.make_resident(state, tail)?;
+        let small = usize::try_from(state.size).is_ok_and(|size| size <= INLINE_MAX);
+        if small && matches!(state.backing, Backing::Fresh { blob: None, .. }) {
+            return self.commit_inline(id, vault, state);
+        }
         if let Backing::Fresh { blob: None, .. } = state.backing {
             let blob = self.create_fresh_blob(vault)?;
             state.backing = Backing::Fresh {
@@ -638,14 +660,12 @@ impl Engine {
             (blob.id, blob.key_version, state.mtime_ms, state.size);
         self.meta.write(|tx| {
             let entry = Self::check_unchanged(tx, id, &committed)?;
-            Self::point_entry(
-                tx,
-                &entry,
-                Some((blob_id, version)),
+            let content = Content {
+                blob: Some((blob_id, version)),
                 size,
-                etag.as_deref(),
-                mtime,
-            )
+                inline: None,
+            };
+            Self::point_entry(tx, &entry, content, etag.as_deref(), mtime)
         })?;
         let Backing::Fresh {
             blob: Some(blob), ..
@@ -664,6 +684,50 @@ impl Engine {
             layout,
             spilled: BTreeSet::new(),
         };
+        self.finish_commit(state, Some(blob_id), etag.is_none());
+        self.collect_garbage_quietly();
+        Ok(())
+    }
+
+    /// Commits a small file by sealing it into its metadata row: one transaction, no file.
+    fn commit_inline(
+        &self,
+        id: EntryId,
+        vault: VaultId,
+        state: &mut FileState,
+    ) -> Result<(), VaultError> {
+        let (version, key) = self.keyring.current_vault_key(&self.meta, vault)?;
+        let blob_id = BlobId::generate();
+        let memory = crate::blob::MemoryBlobStore::new();
+        let mut writer = crate::blob::BlobWriter::new(&memory, blob_id, &key, version)?;
+        for (&index, segment) in &state.resident {
+            let start = index * SEG;
+            let len = usize::try_from((state.size - start).min(SEG)).expect("within a segment");
+            writer.write(&segment.bytes()[..len])?;
+        }
+        let size = writer.finish()?;
+        debug_assert_eq!(
+            size, state.size,
+            "every segment of a small file is resident"
+        );
+        let sealed = memory
+            .raw_bytes(blob_id)
+            .ok_or_else(|| VaultError::Internal("a sealed small file vanished".to_owned()))?;
+        let etag = state.whole_md5();
+        let committed = state.committed.clone();
+        let mtime = state.mtime_ms;
+        let entry = self.meta.write(|tx| {
+            let entry = Self::check_unchanged(tx, id, &committed)?;
+            let content = Content {
+                blob: Some((blob_id, version)),
+                size,
+                inline: Some(&sealed),
+            };
+            Self::point_entry(tx, &entry, content, etag.as_deref(), mtime)?;
+            crate::meta::tree::require(tx, id)
+        })?;
+        // Further reads come from the row; a further change copies it out again.
+        state.backing = Backing::Parts(Box::new(self.open_object_by_entry(entry)?));
         self.finish_commit(state, Some(blob_id), etag.is_none());
         self.collect_garbage_quietly();
         Ok(())
@@ -705,14 +769,12 @@ impl Engine {
             for (index, sealed) in &sealed {
                 journal::put(tx, blob_id, *index, sealed, true)?;
             }
-            Self::point_entry(
-                tx,
-                &entry,
-                Some((blob_id, version)),
+            let content = Content {
+                blob: Some((blob_id, version)),
                 size,
-                etag.as_deref(),
-                mtime,
-            )
+                inline: None,
+            };
+            Self::point_entry(tx, &entry, content, etag.as_deref(), mtime)
         })?;
         drop(sealed);
         if let Backing::InPlace {

@@ -218,6 +218,7 @@ impl Engine {
                 etag: multipart_etag(&chosen),
                 attrs,
                 parts: chosen.clone(),
+                inline: None,
             };
             let outcome = entries::put_file(tx, upload.vault, &key, &file, condition)?;
             let kept: Vec<_> = chosen.iter().map(|part| part.blob).collect();

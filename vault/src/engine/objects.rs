@@ -20,12 +20,30 @@ use crate::meta::{
 };
 use crate::path::ObjectKey;
 
+/// Objects up to this size are sealed into their metadata row: committing one is a metadata
+/// transaction (shared with concurrent writes, see [`crate::meta::MetaStore::write_grouped`])
+/// with no file to create and fsync.
+pub const INLINE_MAX: usize = 32 * 1024;
+
+/// Where an object's sealed content is going.
+enum Destination {
+    /// Still small: plaintext held here (wiped on drop) until it grows past [`INLINE_MAX`] or is
+    /// committed inline.
+    Small {
+        plaintext: zeroize::Zeroizing<Vec<u8>>,
+        key: crate::crypto::SecretKey,
+        store: Arc<dyn BlobStore>,
+    },
+    /// A blob file, sealed as the content streams in.
+    Blob(Box<BlobWriter>),
+}
+
 /// An object being written. Dropping it before [`Engine::commit_write`] discards the content.
 pub struct ObjectWriter {
     vault: VaultId,
     blob_id: BlobId,
     key_version: u32,
-    writer: BlobWriter,
+    destination: Destination,
     md5: Md5,
     len: u64,
 }
@@ -37,9 +55,25 @@ impl ObjectWriter {
     /// A blob store failure.
     pub fn write(&mut self, data: &[u8]) -> Result<(), VaultError> {
         self.md5.update(data);
-        self.writer.write(data)?;
         self.len += data.len() as u64;
-        Ok(())
+        if let Destination::Small {
+            plaintext,
+            key,
+            store,
+        } = &mut self.destination
+        {
+            if plaintext.len() + data.len() <= INLINE_MAX {
+                plaintext.extend_from_slice(data);
+                return Ok(());
+            }
+            let mut writer = BlobWriter::new(store.as_ref(), self.blob_id, key, self.key_version)?;
+            writer.write(plaintext)?;
+            self.destination = Destination::Blob(Box::new(writer));
+        }
+        match &mut self.destination {
+            Destination::Blob(writer) => Ok(writer.write(data)?),
+            Destination::Small { .. } => unreachable!("a small object moved to a blob above"),
+        }
     }
 
     /// Bytes written so far.
@@ -60,11 +94,31 @@ impl ObjectWriter {
         hex::encode(self.md5.clone().finalize())
     }
 
+    /// Seals the content: into a durable blob file, or (for a small object) into bytes for the
+    /// metadata row. Returns the inline bytes, if any, and the plaintext size.
+    fn finish(self) -> Result<(Option<Vec<u8>>, u64), VaultError> {
+        match self.destination {
+            Destination::Blob(writer) => Ok((None, writer.finish()?)),
+            Destination::Small { plaintext, key, .. } => {
+                let memory = crate::blob::MemoryBlobStore::new();
+                let mut writer = BlobWriter::new(&memory, self.blob_id, &key, self.key_version)?;
+                writer.write(&plaintext)?;
+                let size = writer.finish()?;
+                Ok((memory.raw_bytes(self.blob_id), size))
+            }
+        }
+    }
+
     /// Seals the last segment and makes the blob durable, without pointing any key at it yet;
-    /// returns the blob, its key version and its size.
+    /// returns the blob, its key version and its size. Parts are always blob files.
     pub(crate) fn seal(self) -> Result<(BlobId, u32, u64), VaultError> {
-        let size = self.writer.finish()?;
-        Ok((self.blob_id, self.key_version, size))
+        let (blob_id, key_version) = (self.blob_id, self.key_version);
+        match self.destination {
+            Destination::Blob(writer) => Ok((blob_id, key_version, writer.finish()?)),
+            Destination::Small { .. } => Err(VaultError::Internal(
+                "a multipart part was buffered as a small object".to_owned(),
+            )),
+        }
     }
 }
 
@@ -72,32 +126,36 @@ impl Engine {
     /// Starts writing an object into `vault`.
     ///
     /// # Errors
-    /// Fails when the vault's key is unavailable or the blob cannot be created.
+    /// Fails when the vault's key is unavailable.
     pub fn begin_write(&self, vault: VaultId) -> Result<ObjectWriter, VaultError> {
-        self.begin_write_into(vault, self.blobs.as_ref())
+        let (key_version, key) = self.keyring.current_vault_key(&self.meta, vault)?;
+        Ok(ObjectWriter {
+            vault,
+            blob_id: BlobId::generate(),
+            key_version,
+            destination: Destination::Small {
+                plaintext: zeroize::Zeroizing::new(Vec::new()),
+                key,
+                store: Arc::clone(&self.blobs),
+            },
+            md5: Md5::new(),
+            len: 0,
+        })
     }
 
     /// Starts writing a multipart part into `vault` (into the part store, when one is set).
     ///
     /// # Errors
-    /// As [`Engine::begin_write`].
+    /// Fails when the vault's key is unavailable or the blob cannot be created.
     pub fn begin_part(&self, vault: VaultId) -> Result<ObjectWriter, VaultError> {
-        self.begin_write_into(vault, self.part_blobs.as_ref())
-    }
-
-    fn begin_write_into(
-        &self,
-        vault: VaultId,
-        store: &dyn BlobStore,
-    ) -> Result<ObjectWriter, VaultError> {
         let (key_version, key) = self.keyring.current_vault_key(&self.meta, vault)?;
         let blob_id = BlobId::generate();
-        let writer = BlobWriter::new(store, blob_id, &key, key_version)?;
+        let writer = BlobWriter::new(self.part_blobs.as_ref(), blob_id, &key, key_version)?;
         Ok(ObjectWriter {
             vault,
             blob_id,
             key_version,
-            writer,
+            destination: Destination::Blob(Box::new(writer)),
             md5: Md5::new(),
             len: 0,
         })
@@ -115,18 +173,11 @@ impl Engine {
         attrs: ObjectAttrs,
         condition: &WriteCondition,
     ) -> Result<Entry, VaultError> {
-        let ObjectWriter {
-            vault,
-            blob_id,
-            key_version,
-            writer,
-            md5,
-            len,
-        } = writer;
         if key.is_directory() {
-            if len > 0 {
+            if !writer.is_empty() {
                 return Err(VaultError::DirectoryWithContent(key.as_str().to_owned()));
             }
+            let vault = writer.vault;
             drop(writer);
             let entry = self
                 .meta
@@ -134,15 +185,17 @@ impl Engine {
             self.announce_written(&entry);
             return Ok(entry);
         }
-        let size = writer.finish()?;
-        debug_assert_eq!(size, len);
+        let (vault, blob_id, key_version) = (writer.vault, writer.blob_id, writer.key_version);
+        let etag = writer.md5_hex();
+        let (inline, size) = writer.finish()?;
         let file = NewFile {
             blob: Some(blob_id),
             key_version,
             size,
-            etag: hex::encode(md5.finalize()),
+            etag,
             attrs,
             parts: Vec::new(),
+            inline,
         };
         let (owned_key, owned_condition) = (key.clone(), condition.clone());
         let outcome = self.meta.write_grouped(move |tx| {

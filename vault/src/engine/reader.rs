@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use super::Engine;
 use super::locks::BlobLocks;
-use crate::blob::{BlobError, BlobReader, BlobStore};
+use crate::blob::{BlobError, BlobReader, BlobStore, MemoryBlobStore};
 use crate::crypto::SecretKey;
 use crate::error::VaultError;
 use crate::ids::VaultId;
-use crate::meta::Entry;
 use crate::meta::parts::{self, StoredPart};
+use crate::meta::{Entry, entries};
 use crate::path::ObjectKey;
 
 /// Where an object's content is.
@@ -180,11 +180,21 @@ impl Engine {
             });
         };
         let key = self.keyring.vault_key(&self.meta, vault, version)?;
-        let blob = {
+        let key_for = |wanted| key.filter(|_| wanted == version);
+        let blob = if entry.inline {
+            // A small object: its sealed bytes are in the row, read like any blob.
+            let sealed = self
+                .meta
+                .read(|conn| {
+                    Ok::<_, VaultError>(entries::inline_content(conn, entry.id, blob_id)?)
+                })?
+                .ok_or(VaultError::Blob(BlobError::NotFound { id: blob_id }))?;
+            let memory = MemoryBlobStore::new();
+            memory.insert_raw(blob_id, sealed);
+            BlobReader::open(&memory, blob_id, key_for)?
+        } else {
             let _shared = self.blob_locks.read(blob_id);
-            BlobReader::open(self.blobs.as_ref(), blob_id, |wanted| {
-                key.filter(|_| wanted == version)
-            })?
+            BlobReader::open(self.blobs.as_ref(), blob_id, key_for)?
         };
         Ok(ObjectReader {
             entry,

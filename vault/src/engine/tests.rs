@@ -80,14 +80,39 @@ fn objects_round_trip_across_a_restart_with_md5_etags() {
 }
 
 #[test]
+fn small_objects_live_in_their_row_and_leave_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let vault = engine.create_local_bucket("bkt1", true).unwrap().vault;
+    let small = data(super::objects::INLINE_MAX);
+    let entry = put(&engine, vault, "small", &small).unwrap();
+    assert!(entry.inline);
+    assert!(engine.blob_store().list().unwrap().is_empty());
+    assert_eq!(get(&engine, vault, "small", 0, 100_000), small);
+    assert_eq!(get(&engine, vault, "small", 10, 20), small[10..20]);
+    let big = data(super::objects::INLINE_MAX + 1);
+    assert!(!put(&engine, vault, "big", &big).unwrap().inline);
+    assert_eq!(engine.blob_store().list().unwrap().len(), 1);
+    // Overwriting a blob-file object with a small one collects the file.
+    put(&engine, vault, "big", b"now small").unwrap();
+    assert!(engine.blob_store().list().unwrap().is_empty());
+    drop(engine);
+    let engine = open(dir.path());
+    assert_eq!(get(&engine, vault, "small", 0, 100_000), small);
+    assert_eq!(get(&engine, vault, "big", 0, 100), b"now small");
+}
+
+#[test]
 fn overwrites_and_deletes_remove_old_blobs() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path());
     let vault = engine.create_local_bucket("bkt1", true).unwrap().vault;
-    put(&engine, vault, "k", b"one").unwrap();
-    put(&engine, vault, "k", b"two").unwrap();
+    // Bigger than an inline object, so each version is a blob file.
+    let (one, two) = (data(40_000), data(50_000));
+    put(&engine, vault, "k", &one).unwrap();
+    put(&engine, vault, "k", &two).unwrap();
     assert_eq!(engine.blob_store().list().unwrap().len(), 1);
-    assert_eq!(get(&engine, vault, "k", 0, 10), b"two");
+    assert_eq!(get(&engine, vault, "k", 0, 60_000), two);
     engine
         .delete_object(vault, &ObjectKey::parse("k").unwrap())
         .unwrap();
@@ -103,13 +128,14 @@ fn a_refused_commit_changes_nothing_and_leaves_no_blob() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path());
     let vault = engine.create_local_bucket("bkt1", true).unwrap().vault;
-    put(&engine, vault, "a", b"file").unwrap();
+    let file = data(40_000);
+    put(&engine, vault, "a", &file).unwrap();
     assert!(matches!(
-        put(&engine, vault, "a/b", b"x"),
+        put(&engine, vault, "a/b", &data(40_001)),
         Err(VaultError::KeyConflict { .. })
     ));
     let mut writer = engine.begin_write(vault).unwrap();
-    writer.write(b"new").unwrap();
+    writer.write(&data(40_002)).unwrap();
     let refused = engine.commit_write(
         writer,
         &ObjectKey::parse("a").unwrap(),
@@ -118,7 +144,7 @@ fn a_refused_commit_changes_nothing_and_leaves_no_blob() {
     );
     assert!(matches!(refused, Err(VaultError::PreconditionFailed(_))));
     assert_eq!(engine.blob_store().list().unwrap().len(), 1);
-    assert_eq!(get(&engine, vault, "a", 0, 10), b"file");
+    assert_eq!(get(&engine, vault, "a", 0, 50_000), file);
 }
 
 #[test]
@@ -127,7 +153,7 @@ fn orphaned_blobs_of_interrupted_writes_are_removed_at_start() {
     {
         let engine = open(dir.path());
         let vault = engine.create_local_bucket("bkt1", true).unwrap().vault;
-        put(&engine, vault, "kept", b"kept").unwrap();
+        put(&engine, vault, "kept", &data(40_000)).unwrap();
         // A blob sealed and committed to the store whose metadata never committed.
         let key = engine
             .keyring
@@ -215,7 +241,7 @@ fn multipart_objects_read_across_parts_and_collect_unused_parts() {
     let bodies = [data(70_000), data(70_001), data(5)];
     let mut etags = Vec::new();
     for (index, body) in bodies.iter().enumerate() {
-        let mut writer = engine.begin_write(vault).unwrap();
+        let mut writer = engine.begin_part(vault).unwrap();
         writer.write(body).unwrap();
         let part = engine
             .commit_part(&upload, u32::try_from(index).unwrap() + 1, writer, None)

@@ -437,20 +437,6 @@ mod tests {
         }
     }
 
-    /// Takes a database of the newest schema back to version 3 by undoing migration 4, which
-    /// must then apply again cleanly.
-    const UNDO_MIGRATION_4: &str = "DROP TABLE segment_journal;
-        DROP TABLE xattrs;
-        DROP INDEX entries_by_blob;
-        DROP INDEX entries_by_parent_id;
-        ALTER TABLE entries DROP COLUMN target;
-        ALTER TABLE entries DROP COLUMN atime_ms;
-        ALTER TABLE entries DROP COLUMN ctime_ms;
-        ALTER TABLE entries DROP COLUMN gid;
-        ALTER TABLE entries DROP COLUMN uid;
-        ALTER TABLE vaults DROP COLUMN mounted;
-        PRAGMA user_version = 3;";
-
     fn schema_version(store: &MetaStore) -> i64 {
         store
             .read(|conn| {
@@ -466,19 +452,16 @@ mod tests {
         let newest = schema_version(&MetaStore::open(&path).unwrap());
         // A version-2 database: the schema as it was before migration 3, with one credential.
         {
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(UNDO_MIGRATION_4).unwrap();
+            let conn = Connection::open(dir.path().join("old.db")).unwrap();
+            super::super::schema::migrate_to(&conn, 2);
             conn.execute_batch(
-                "ALTER TABLE credentials DROP COLUMN description;
-                 ALTER TABLE credentials DROP COLUMN expires_ms;
-                 ALTER TABLE credentials DROP COLUMN last_used_ms;
-                 INSERT INTO credentials
+                "INSERT INTO credentials
                    (access_key, name, secret_sealed, key_version, created_ms, revoked_ms)
-                   VALUES ('VHOLD', 'old', x'00', 1, 7, NULL);
-                 PRAGMA user_version = 2;",
+                   VALUES ('VHOLD', 'old', x'00', 1, 7, NULL);",
             )
             .unwrap();
         }
+        let path = dir.path().join("old.db");
 
         let store = MetaStore::open(&path).unwrap();
         assert_eq!(schema_version(&store), newest);
@@ -497,11 +480,11 @@ mod tests {
     #[test]
     fn migration_4_keeps_existing_vaults_in_the_mount() {
         let dir = tempfile::tempdir().unwrap();
+        let newest = schema_version(&MetaStore::open(&dir.path().join("new.db")).unwrap());
         let path = dir.path().join("meta.db");
-        let newest = schema_version(&MetaStore::open(&path).unwrap());
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(UNDO_MIGRATION_4).unwrap();
+            super::super::schema::migrate_to(&conn, 3);
             conn.execute(
                 "INSERT INTO vaults (name, created_ms) VALUES ('old', 7)",
                 [],

@@ -31,7 +31,7 @@ pub const DEFAULT_DIR_MODE: u32 = 0o755;
 
 pub(crate) const ENTRY_COLUMNS: &str = "id, vault_id, parent_id, name, path, kind, explicit, size, \
                              mode, mtime_ms, blob_id, key_version, etag, attrs, parts, uid, gid, \
-                             ctime_ms, atime_ms, target";
+                             ctime_ms, atime_ms, target, inline IS NOT NULL";
 
 /// What an entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +146,9 @@ pub struct Entry {
     pub atime_ms: i64,
     /// For a symlink, where it points.
     pub target: Option<String>,
+    /// Whether the sealed content lives in the row itself (a small object) rather than in the
+    /// blob file `blob` names.
+    pub inline: bool,
 }
 
 impl Entry {
@@ -211,6 +214,7 @@ impl Entry {
                 ctime_ms: ctime_ms.unwrap_or(mtime_ms),
                 atime_ms: atime_ms.unwrap_or(mtime_ms),
                 target: row.get(base + 19)?,
+                inline: row.get(base + 20)?,
             })
         };
         Ok(build())
@@ -244,6 +248,8 @@ pub struct NewFile {
     pub attrs: ObjectAttrs,
     /// For content assembled from a multipart upload: its parts, in order (`blob` is `None`).
     pub parts: Vec<StoredPart>,
+    /// For a small object: the sealed blob itself, kept in the row (`blob` names it).
+    pub inline: Option<Vec<u8>>,
 }
 
 /// What a committed file write changed.
@@ -308,6 +314,19 @@ pub(crate) fn query_one(
 /// The entry at `path` of `vault` (`""` is the root, `a/` a directory, `a` a file).
 pub fn by_path(conn: &Connection, vault: VaultId, path: &str) -> Result<Option<Entry>, MetaError> {
     query_one(conn, "vault_id = ?1 AND path = ?2", params![vault.0, path])
+}
+
+/// The sealed content of a small object kept in its row, while the row still holds `blob`.
+pub fn inline_content(
+    conn: &Connection,
+    id: EntryId,
+    blob: BlobId,
+) -> Result<Option<Vec<u8>>, MetaError> {
+    Ok(conn
+        .prepare_cached("SELECT inline FROM entries WHERE id = ?1 AND blob_id = ?2")?
+        .query_row(params![id.0, blob.as_bytes()], |row| row.get(0))
+        .optional()?
+        .flatten())
 }
 
 /// The entry with this id.
@@ -446,7 +465,7 @@ pub fn put_file(
             }
             conn.prepare_cached(
                 "UPDATE entries SET size = ?2, mtime_ms = ?3, ctime_ms = ?3, blob_id = ?4,
-                 key_version = ?5, etag = ?6, attrs = ?7, parts = ?8 WHERE id = ?1",
+                 key_version = ?5, etag = ?6, attrs = ?7, parts = ?8, inline = ?9 WHERE id = ?1",
             )?
             .execute(params![
                 existing.id.0,
@@ -456,15 +475,16 @@ pub fn put_file(
                 file.key_version,
                 file.etag,
                 attrs,
-                file.parts.len()
+                file.parts.len(),
+                file.inline
             ])?;
             existing.id
         }
         None => {
             conn.prepare_cached(
                 "INSERT INTO entries (vault_id, parent_id, name, path, kind, size, mode, mtime_ms,
-                 blob_id, key_version, etag, attrs, parts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 blob_id, key_version, etag, attrs, parts, inline)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 vault.0,
@@ -479,7 +499,8 @@ pub fn put_file(
                 file.key_version,
                 file.etag,
                 attrs,
-                file.parts.len()
+                file.parts.len(),
+                file.inline
             ])?;
             EntryId(conn.last_insert_rowid())
         }

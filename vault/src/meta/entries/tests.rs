@@ -24,6 +24,7 @@ fn file(size: u64) -> NewFile {
         etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
         attrs: ObjectAttrs::default(),
         parts: Vec::new(),
+        inline: None,
     }
 }
 
