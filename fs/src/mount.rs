@@ -123,6 +123,16 @@ fn is_mount_point(path: &Path) -> io::Result<bool> {
     Ok(own.dev() != parent.dev() || own.ino() == parent.ino())
 }
 
+/// Detaches the mount on `path` even while it is in use.
+fn lazy_unmount(path: &Path) -> io::Result<std::process::ExitStatus> {
+    Command::new("fusermount3")
+        .arg("-u")
+        .arg("-z")
+        .arg(path)
+        .status()
+        .or_else(|_| Command::new("umount").arg("-l").arg(path).status())
+}
+
 /// Unmounts what a dead process left on `path` ("Transport endpoint is not connected").
 fn clear_stale_mount(path: &Path) -> Result<(), MountError> {
     let stale = match fs::metadata(path) {
@@ -133,16 +143,10 @@ fn clear_stale_mount(path: &Path) -> Result<(), MountError> {
         return Ok(());
     }
     tracing::warn!(path = %path.display(), "clearing a stale mount left by a process that died");
-    let status = Command::new("fusermount3")
-        .arg("-u")
-        .arg("-z")
-        .arg(path)
-        .status()
-        .or_else(|_| Command::new("umount").arg("-l").arg(path).status())
-        .map_err(|source| MountError::MountPoint {
-            path: path.to_owned(),
-            source,
-        })?;
+    let status = lazy_unmount(path).map_err(|source| MountError::MountPoint {
+        path: path.to_owned(),
+        source,
+    })?;
     if status.success() {
         Ok(())
     } else {
@@ -189,9 +193,10 @@ impl Mount {
             MountOption::NoAtime,
         ];
         if options.allow_other {
+            // No auto_unmount: it needs a fusermount helper watching the node, which a service
+            // without setuid binaries lacks. A mount left by a crash is cleared at the next
+            // start (above) and by the unit's ExecStopPost.
             config.acl = SessionACL::All;
-            // The kernel unmounts for us if the node dies without unmounting.
-            config.mount_options.push(MountOption::AutoUnmount);
         }
         config.n_threads = Some(options.threads.max(1));
         let session = Session::new(Adapter::new(Arc::clone(&core)), &path, &config)
@@ -274,11 +279,21 @@ impl Mount {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
-        let result = session.umount_and_join();
+        let guard_finished = session.guard.is_finished();
+        let result = if guard_finished {
+            session.join()
+        } else {
+            session.umount_and_join()
+        };
         self.core.release_all();
-        result.map_err(|source| MountError::Unmount {
-            path: self.mount_point.clone(),
-            source,
+        result.map_err(|source| {
+            // Busy (a shell inside it, a file open): detach it lazily so the name is free; the
+            // kernel drops the connection when its last user lets go.
+            let _ = lazy_unmount(&self.mount_point);
+            MountError::Unmount {
+                path: self.mount_point.clone(),
+                source,
+            }
         })
     }
 }

@@ -217,13 +217,15 @@ async fn run(
 }
 
 /// Unmounts on request. The supervisor does not look at how a stopped task ended, so a failure
-/// is logged here: the vaults stay mounted, served by nothing, until someone unmounts them.
+/// is logged here. A busy mount is detached lazily: its name is free at once, and programs
+/// still inside it get errors until they leave.
 async fn stop(handle: &MountHandle) -> anyhow::Result<()> {
     let unmounted = handle.unmount_async().await;
     if let Err(err) = &unmounted {
         tracing::error!(
             error = %format!("{err:#}"),
-            "the vaults stay mounted; detach them with `fusermount3 -u -z MOUNT_POINT`"
+            "the mount was busy and was detached lazily; programs still using it get I/O \
+             errors until they close their files and leave the directory"
         );
     }
     unmounted
