@@ -397,8 +397,9 @@ impl Filesystem for Adapter {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        // Every namespace change is committed before the kernel hears it succeeded.
-        reply.ok();
+        // Creations and attribute changes are committed without waiting for the disk; a
+        // directory fsync waits for all of them.
+        reply_empty(reply, self.core.sync_namespace());
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
@@ -438,6 +439,22 @@ impl Filesystem for Adapter {
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         reply_empty(reply, self.core.removexattr(ino.0, name));
+    }
+
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: fuser::IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        // Programs probe files with terminal ioctls (TCGETS) all the time; a regular file
+        // answers ENOTTY, as on any disk filesystem.
+        reply.error(Errno::ENOTTY);
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {

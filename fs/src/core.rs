@@ -191,6 +191,17 @@ fn kind_of(entry: &Entry) -> Kind {
     }
 }
 
+/// `ESTALE` for an entry that no longer exists, so the kernel retries the path lookup.
+fn stale_if_gone(err: VaultError) -> Errno {
+    match err {
+        VaultError::Tree {
+            kind: TreeError::NotFound,
+            ..
+        } => Errno(libc::ESTALE),
+        other => other.into(),
+    }
+}
+
 fn name_str(name: &OsStr) -> FsResult<&str> {
     // Names become object keys, which are UTF-8.
     name.to_str().ok_or(Errno(libc::EINVAL))
@@ -268,7 +279,7 @@ impl FsCore {
         let open = self
             .engine
             .open_file_of(entry.id)
-            .filter(|file| !file.is_detached());
+            .filter(|file| file.is_current());
         let (size, mtime_ms) = match (kind, open) {
             (Kind::File, Some(file)) => file.size_and_mtime(),
             (Kind::Symlink, _) => (
@@ -574,7 +585,9 @@ impl FsCore {
             return Err(Errno(libc::EISDIR));
         }
         let id = entry_id(ino)?;
-        let entry = self.engine.entry(id)?;
+        // A name the kernel resolved a moment ago may have been renamed over since: ESTALE
+        // makes the kernel look the path up again instead of failing the open.
+        let entry = self.engine.entry(id).map_err(stale_if_gone)?;
         let access = flags & libc::O_ACCMODE;
         let truncate = flags & libc::O_TRUNC != 0;
         if access != libc::O_RDONLY || truncate {
@@ -582,7 +595,8 @@ impl FsCore {
         }
         let file = self
             .engine
-            .open_file(id, truncate && access != libc::O_RDONLY)?;
+            .open_file(id, truncate && access != libc::O_RDONLY)
+            .map_err(stale_if_gone)?;
         Ok(self.register(file, flags))
     }
 
@@ -653,6 +667,14 @@ impl FsCore {
     pub fn release(&self, fh: u64) -> FsResult<()> {
         let handle = self.lock_handles().remove(&fh).ok_or(Errno(libc::EBADF))?;
         Ok(self.engine.release_file(&handle.file)?)
+    }
+
+    /// Makes every namespace change so far durable (`fsync` of a directory).
+    ///
+    /// # Errors
+    /// `EIO` when the metadata cannot be synced.
+    pub fn sync_namespace(&self) -> FsResult<()> {
+        Ok(self.engine.sync_namespace()?)
     }
 
     /// Checks that `ino` is a directory that can be listed.
@@ -735,9 +757,14 @@ impl FsCore {
         statvfs(dir).unwrap_or_default()
     }
 
-    fn entry_for_xattr(&self, ino: u64) -> FsResult<Entry> {
+    fn entry_for_xattr(&self, ino: u64, name: Option<&OsStr>) -> FsResult<Entry> {
         if ino == ROOT_INODE {
             return Err(Errno(libc::ENOTSUP));
+        }
+        // POSIX ACLs and other system attributes would have to change what the kernel checks;
+        // refusing them makes `cp -p` and friends fall back to chmod, which the mode keeps.
+        if name.is_some_and(|name| !name.as_encoded_bytes().starts_with(b"user.")) {
+            return Err(Errno(libc::EOPNOTSUPP));
         }
         Ok(self.engine.entry(entry_id(ino)?)?)
     }
@@ -747,7 +774,7 @@ impl FsCore {
     /// # Errors
     /// `ENODATA` when it is not set.
     pub fn getxattr(&self, ino: u64, name: &OsStr) -> FsResult<Vec<u8>> {
-        let entry = self.entry_for_xattr(ino)?;
+        let entry = self.entry_for_xattr(ino, Some(name))?;
         let name = name_str(name).map_err(|_| Errno(libc::ENODATA))?;
         match self.engine.xattr(entry.vault, entry.id, name) {
             Err(VaultError::Tree {
@@ -763,7 +790,7 @@ impl FsCore {
     /// # Errors
     /// `EEXIST`, `ENODATA`, `E2BIG` for a value over 64 KiB, `EROFS`.
     pub fn setxattr(&self, ino: u64, name: &OsStr, value: &[u8], flags: i32) -> FsResult<()> {
-        let entry = self.entry_for_xattr(ino)?;
+        let entry = self.entry_for_xattr(ino, Some(name))?;
         self.require_writable(entry.vault)?;
         if value.len() > vault::engine::MAX_XATTR_VALUE {
             return Err(Errno(libc::E2BIG));
@@ -808,7 +835,7 @@ impl FsCore {
     /// # Errors
     /// `ENODATA` when it is not set, `EROFS`.
     pub fn removexattr(&self, ino: u64, name: &OsStr) -> FsResult<()> {
-        let entry = self.entry_for_xattr(ino)?;
+        let entry = self.entry_for_xattr(ino, Some(name))?;
         self.require_writable(entry.vault)?;
         let name = name_str(name).map_err(|_| Errno(libc::ENODATA))?;
         match self.engine.remove_xattr(entry.id, name) {

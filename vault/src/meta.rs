@@ -120,6 +120,54 @@ impl MetaStore {
         Ok(value)
     }
 
+    /// Runs `f` in one write transaction like [`MetaStore::write`], without waiting for it to
+    /// reach the disk: it becomes durable with the next durable commit (any
+    /// [`MetaStore::write`] or [`MetaStore::sync`]), as a file created without `fsync` does on
+    /// a local filesystem. Never for a change whose loss would leave data pointing at deleted
+    /// blobs.
+    ///
+    /// # Errors
+    /// Returns `f`'s error (the transaction is rolled back) or the commit's.
+    pub fn write_relaxed<T, E>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<MetaError>,
+    {
+        let mut conn = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        conn.execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(MetaError::from)?;
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(MetaError::from)?;
+            let value = f(&tx)?;
+            tx.commit().map_err(MetaError::from)?;
+            Ok(value)
+        })();
+        conn.execute_batch("PRAGMA synchronous = FULL")
+            .map_err(MetaError::from)?;
+        result
+    }
+
+    /// Makes every commit so far durable, relaxed ones included.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub fn sync(&self) -> Result<(), MetaError> {
+        let conn = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A checkpoint syncs the log before it copies it and the database after.
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Runs `job` in a write transaction shared with the other grouped writes waiting at the
     /// same moment, and returns once that transaction is durable: many concurrent small writes
     /// pay for one commit (one fsync) instead of one each. `job` runs in a savepoint, so its

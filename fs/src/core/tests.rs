@@ -256,3 +256,59 @@ fn append_descriptors_write_at_the_end_and_truncate_by_path_commits() {
         Errno(libc::EPERM)
     );
 }
+
+#[test]
+fn acls_are_refused_so_tools_fall_back_to_chmod() {
+    let fx = fixture();
+    let w = fx.vault("www");
+    let ino = fx.write_file(w, "f", b"");
+    let acl = fx
+        .core
+        .setxattr(ino, os("system.posix_acl_access"), b"\x02\0\0\0", 0);
+    assert_eq!(acl.unwrap_err(), Errno(libc::EOPNOTSUPP));
+    assert_eq!(
+        fx.core.getxattr(ino, os("trusted.x")).unwrap_err(),
+        Errno(libc::EOPNOTSUPP)
+    );
+}
+
+#[test]
+fn a_directory_rename_that_would_make_a_key_too_long_is_refused() {
+    let fx = fixture();
+    let mut dir = fx.vault("www");
+    let top = fx.core.mkdir(dir, os("d"), 0o755, ME).unwrap().ino;
+    dir = top;
+    // 19 levels of 50-byte names: keys of about 1000 bytes below `d/`.
+    for _ in 0..19 {
+        dir = fx
+            .core
+            .mkdir(dir, os(&"n".repeat(50)), 0o755, ME)
+            .unwrap()
+            .ino;
+    }
+    fx.write_file(dir, "f", b"deep");
+    let www = fx.vault("www");
+    let longer = "D".repeat(200);
+    assert_eq!(
+        fx.core
+            .rename(www, os("d"), www, os(&longer), 0)
+            .unwrap_err(),
+        Errno(libc::ENAMETOOLONG)
+    );
+    fx.core.rename(www, os("d"), www, os("e"), 0).unwrap();
+}
+
+#[test]
+fn opening_an_entry_renamed_over_asks_the_kernel_to_look_again() {
+    let fx = fixture();
+    let w = fx.vault("www");
+    let old = fx.write_file(w, "cfg", b"old");
+    fx.write_file(w, "cfg.tmp", b"new");
+    fx.core.rename(w, os("cfg.tmp"), w, os("cfg"), 0).unwrap();
+    assert_eq!(
+        fx.core.open(old, libc::O_RDONLY).unwrap_err(),
+        Errno(libc::ESTALE)
+    );
+    let now = fx.core.lookup(w, os("cfg")).unwrap().ino;
+    assert_eq!(fx.read_file(now), b"new");
+}

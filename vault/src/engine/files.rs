@@ -69,11 +69,12 @@ impl OpenFile {
         self.lock().mtime_ms = mtime_ms;
     }
 
-    /// Whether the entry was removed or replaced since this file was opened: its descriptors
-    /// live on, but what they write is not committed.
+    /// Whether this state still speaks for its entry: not cut off by a removal, and not
+    /// waiting to reload content the gateway replaced.
     #[must_use]
-    pub fn is_detached(&self) -> bool {
-        self.lock().detached
+    pub fn is_current(&self) -> bool {
+        let state = self.lock();
+        !state.detached && !state.replaced
     }
 
     /// The length and modification time as the mount shows them, with changes not yet
@@ -105,6 +106,15 @@ impl OpenFiles {
         let file = self.lock().get(&id).map(Arc::clone);
         if let Some(file) = file {
             file.lock().detached = true;
+        }
+    }
+
+    /// Tells the open file of `id`, if any, that the gateway replaced its content: it reloads
+    /// before its next operation.
+    pub(crate) fn mark_replaced(&self, id: EntryId) {
+        let file = self.lock().get(&id).map(Arc::clone);
+        if let Some(file) = file {
+            file.lock().replaced = true;
         }
     }
 
@@ -150,16 +160,7 @@ impl Engine {
                 // detaches it first.
                 Some(file) => file,
                 None => {
-                    let entry = self
-                        .meta
-                        .read(|conn| crate::meta::tree::require(conn, id))?;
-                    is_file(&entry)?;
-                    let committed = Committed {
-                        blob: entry.blob,
-                        parts: entry.parts,
-                        size: entry.size,
-                    };
-                    let state = self.load_state(&entry, committed)?;
+                    let (entry, state) = self.load_entry_state(id)?;
                     let file = Arc::new(OpenFile {
                         id,
                         vault: entry.vault,
@@ -178,6 +179,34 @@ impl Engine {
             return Err(err);
         }
         Ok(file)
+    }
+
+    /// Reads entry `id` and opens its content. A rename or write that replaces the content
+    /// between the two steps deletes the blob just read about; reading the entry again finds
+    /// what replaced it (or that it is gone).
+    fn load_entry_state(&self, id: EntryId) -> Result<(Entry, FileState), VaultError> {
+        let mut attempts = 0;
+        loop {
+            let entry = self
+                .meta
+                .read(|conn| crate::meta::tree::require(conn, id))?;
+            is_file(&entry)?;
+            let committed = Committed {
+                blob: entry.blob,
+                parts: entry.parts,
+                size: entry.size,
+            };
+            match self.load_state(&entry, committed) {
+                Err(VaultError::Blob(BlobError::NotFound { .. })) if attempts < 3 => attempts += 1,
+                Err(VaultError::Blob(BlobError::NotFound { .. })) => {
+                    return Err(VaultError::Tree {
+                        kind: TreeError::NotFound,
+                        path: entry.path,
+                    });
+                }
+                other => return Ok((entry, other?)),
+            }
+        }
     }
 
     fn load_state(&self, entry: &Entry, committed: Committed) -> Result<FileState, VaultError> {
@@ -215,8 +244,31 @@ impl Engine {
             etag_stale: entry.etag.is_none(),
             mtime_ms: entry.mtime_ms,
             detached: false,
+            replaced: false,
             replay_pending: false,
         })
+    }
+
+    /// The state of `file`, first reloaded from its entry if the gateway replaced the content
+    /// since: every descriptor then reads the new content (the inode is the same, as when
+    /// another program rewrites a file), and changes not yet committed are dropped, the
+    /// gateway's write being the later one.
+    fn current_state<'f>(
+        &self,
+        file: &'f OpenFile,
+    ) -> Result<MutexGuard<'f, FileState>, VaultError> {
+        let mut state = file.lock();
+        if state.replaced && !state.detached {
+            match self.load_entry_state(file.id) {
+                Ok((_, fresh)) => *state = fresh,
+                Err(VaultError::Tree {
+                    kind: TreeError::NotFound,
+                    ..
+                }) => state.detached = true,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(state)
     }
 
     /// The open file of entry `id`, if a descriptor has it open.
@@ -235,7 +287,7 @@ impl Engine {
         offset: u64,
         len: usize,
     ) -> Result<Vec<u8>, VaultError> {
-        let state = file.lock();
+        let state = self.current_state(file)?;
         let end = state.size.min(offset.saturating_add(len as u64));
         if offset >= end {
             return Ok(Vec::new());
@@ -268,7 +320,7 @@ impl Engine {
         if data.is_empty() {
             return Ok(());
         }
-        let mut state = file.lock();
+        let mut state = self.current_state(file)?;
         self.leave_parts(file.vault, &mut state)?;
         let end = offset + data.len() as u64;
         state.hash_write(offset, data);
@@ -304,7 +356,7 @@ impl Engine {
     /// # Errors
     /// A storage failure.
     pub fn set_file_len(&self, file: &OpenFile, len: u64) -> Result<(), VaultError> {
-        let mut state = file.lock();
+        let mut state = self.current_state(file)?;
         state.changed = true;
         state.mtime_ms = now_ms();
         if len == state.size {
@@ -419,6 +471,7 @@ impl Engine {
             etag_stale: false,
             mtime_ms: state.mtime_ms,
             detached: false,
+            replaced: false,
             replay_pending: false,
         };
         state.resident.clear();
@@ -501,7 +554,7 @@ impl Engine {
     /// A storage failure (a full disk among others); the changes then stay pending in memory
     /// and the next commit tries again.
     pub fn sync_file(&self, file: &OpenFile) -> Result<(), VaultError> {
-        let mut state = file.lock();
+        let mut state = self.current_state(file)?;
         if state.replay_pending {
             self.replay_journal(&mut state)?;
         }

@@ -183,7 +183,7 @@ impl Engine {
                 .meta
                 .write(|tx| entries::put_directory(tx, vault, key, condition))?;
             self.announce_written(&entry);
-            return Ok(entry);
+            return self.with_etag(entry);
         }
         let (vault, blob_id, key_version) = (writer.vault, writer.blob_id, writer.key_version);
         let etag = writer.md5_hex();
@@ -224,7 +224,10 @@ impl Engine {
             .meta
             .read(|conn| Ok::<_, VaultError>(entries::by_path(conn, vault, key.as_str())?))?;
         match entry {
-            Some(entry) if entry.kind == EntryKind::File || entry.explicit => self.with_etag(entry),
+            // A symlink made in the mount reads as an empty object, as listings show it.
+            Some(entry) if entry.kind != EntryKind::Directory || entry.explicit => {
+                self.with_etag(entry)
+            }
             _ => Err(VaultError::NoSuchKey(key.as_str().to_owned())),
         }
     }
@@ -259,8 +262,8 @@ impl Engine {
 
     /// Tells the mount that the gateway wrote `entry`.
     pub(crate) fn announce_written(&self, entry: &Entry) {
-        // Descriptors the mount has open keep what they had; the next open sees this write.
-        self.open_files.detach(entry.id);
+        // Descriptors the mount has open see this content from their next operation on.
+        self.open_files.mark_replaced(entry.id);
         let mut changes = vec![Change::Entry(entry.id)];
         changes.extend(entry.parent.map(Change::Entry));
         self.changes.announce(&changes);
@@ -314,8 +317,14 @@ impl Engine {
     /// `entry` with its ETag: a file the mount is rewriting at random has none recorded until
     /// it is closed, so it is computed from the committed content.
     fn with_etag(&self, mut entry: Entry) -> Result<Entry, VaultError> {
-        if entry.etag.is_none() && entry.kind == EntryKind::File {
-            entry.etag = Some(self.content_md5(&entry)?);
+        if entry.etag.is_none() {
+            entry.etag = Some(match entry.kind {
+                EntryKind::File => self.content_md5(&entry)?,
+                // Directory markers and symlinks hold no bytes.
+                EntryKind::Directory | EntryKind::Symlink => {
+                    crate::meta::tree::EMPTY_MD5.to_owned()
+                }
+            });
         }
         Ok(entry)
     }

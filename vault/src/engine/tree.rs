@@ -98,7 +98,9 @@ impl Engine {
         name: &str,
         node: &NewNode,
     ) -> Result<Entry, VaultError> {
-        self.meta.write(|tx| tree::create(tx, parent, name, node))
+        // Durable with the next commit (the file's close or fsync, or a directory fsync).
+        self.meta
+            .write_relaxed(|tx| tree::create(tx, parent, name, node))
     }
 
     /// Removes the file or symlink (`directory` false) or empty directory (`directory` true)
@@ -147,12 +149,22 @@ impl Engine {
         Ok(renamed)
     }
 
+    /// Makes every namespace and attribute change so far durable (a directory `fsync`).
+    ///
+    /// # Errors
+    /// A metadata failure.
+    pub fn sync_namespace(&self) -> Result<(), VaultError> {
+        Ok(self.meta.sync()?)
+    }
+
     /// Changes the attributes of entry `id`.
     ///
     /// # Errors
     /// `Tree(NotFound)`, or a metadata failure.
     pub fn set_node_attrs(&self, id: EntryId, change: &AttrChange) -> Result<Entry, VaultError> {
-        let entry = self.meta.write(|tx| tree::set_attrs(tx, id, change))?;
+        let entry = self
+            .meta
+            .write_relaxed(|tx| tree::set_attrs(tx, id, change))?;
         if let (Some(mtime), Some(file)) = (change.mtime_ms, self.open_files.get(id)) {
             file.set_mtime(mtime);
         }
@@ -198,7 +210,7 @@ impl Engine {
         let (version, key) = self.keyring.current_vault_key(&self.meta, vault)?;
         let mut sealed = version.to_le_bytes().to_vec();
         sealed.extend_from_slice(&seal_bytes(&key, value, &xattr_context(id, name)));
-        self.meta.write(|tx| {
+        self.meta.write_relaxed(|tx| {
             tree::require(tx, id)?;
             let exists = xattrs::exists(tx, id, name)?;
             if create_only && exists {

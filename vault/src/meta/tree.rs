@@ -231,6 +231,9 @@ fn move_entry(conn: &Connection, entry: &Entry, dir: &Entry, name: &str) -> Resu
     } else {
         child_path(dir, name, entry.kind)?
     };
+    if entry.kind == EntryKind::Directory && !name.starts_with('\0') {
+        check_subtree_fits(conn, entry, &new_path)?;
+    }
     let now = now_ms();
     conn.prepare_cached(
         "UPDATE entries SET parent_id = ?2, name = ?3, path = ?4, ctime_ms = ?5 WHERE id = ?1",
@@ -253,6 +256,29 @@ fn move_entry(conn: &Connection, entry: &Entry, dir: &Entry, name: &str) -> Resu
                 entry.id.0
             ])?;
         tracing::trace!(moved, from = %old_prefix, to = %new_path, "moved a subtree");
+    }
+    Ok(())
+}
+
+/// Refuses a directory move that would make a key below it longer than a key may be.
+fn check_subtree_fits(conn: &Connection, dir: &Entry, new_path: &str) -> Result<(), VaultError> {
+    let Some(growth) = new_path
+        .len()
+        .checked_sub(dir.path.len())
+        .filter(|&g| g > 0)
+    else {
+        return Ok(());
+    };
+    let upper = prefix_successor(&dir.path);
+    let longest: Option<i64> = conn
+        .prepare_cached(
+            "SELECT MAX(length(CAST(path AS BLOB))) FROM entries
+             WHERE vault_id = ?1 AND path > ?2 AND (?3 IS NULL OR path < ?3)",
+        )?
+        .query_row(params![dir.vault.0, dir.path, upper], |row| row.get(0))?;
+    let longest = usize::try_from(longest.unwrap_or(0)).unwrap_or(0);
+    if longest + growth > crate::path::MAX_KEY_LEN {
+        return Err(tree_error(TreeError::NameTooLong, new_path));
     }
     Ok(())
 }

@@ -167,6 +167,8 @@ pub(super) struct FileState {
     /// The entry was removed or replaced by someone else: changes go nowhere, as to an unlinked
     /// file.
     pub(super) detached: bool,
+    /// The gateway replaced the content: reload before the next operation.
+    pub(super) replaced: bool,
     /// A commit reached the journal but copying it into the blob failed; the next commit copies
     /// it first.
     pub(super) replay_pending: bool,
