@@ -7,6 +7,7 @@
 //! commits: it returns once content and metadata are durable, and the gateway sees the new
 //! content from then on.
 
+mod hashing;
 mod recovery;
 mod state;
 
@@ -232,7 +233,7 @@ impl Engine {
                 written: BTreeSet::new(),
             }
         };
-        let md5 = (entry.size == 0).then(|| (Md5::new(), 0));
+        let md5 = (entry.size == 0).then(hashing::RunningMd5::new);
         Ok(FileState {
             backing,
             committed,
@@ -377,7 +378,7 @@ impl Engine {
             state.resident.clear();
             state.size = 0;
             state.zero_from = u64::MAX;
-            state.md5 = Some((Md5::new(), 0));
+            state.md5 = Some(hashing::RunningMd5::new());
             return Ok(());
         }
         self.leave_parts(file.vault, &mut state)?;

@@ -16,7 +16,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use md5::{Digest, Md5};
 use zeroize::Zeroizing;
 
 use crate::blob::format::{Header, Layout, SEGMENT_LEN, SEGMENT_OVERHEAD, SEGMENT_SIZE};
@@ -156,8 +155,8 @@ pub(super) struct FileState {
     pub(super) resident: BTreeMap<u64, Segment>,
     /// Segments from here on hold nothing from disk: a truncation cut them off.
     pub(super) zero_from: u64,
-    /// The MD5 of the content's first `.1` bytes while it was written front to back.
-    pub(super) md5: Option<(Md5, u64)>,
+    /// The MD5 of the content while it is written front to back.
+    pub(super) md5: Option<super::hashing::RunningMd5>,
     /// Whether anything changed since the last commit.
     pub(super) changed: bool,
     /// Whether the stored ETag is out of date (set by a commit without a whole-file MD5).
@@ -239,21 +238,16 @@ impl FileState {
     /// Updates the running MD5 for a write of `data` at `offset`. The hash always covers the
     /// whole file while it lives (any other change drops it), so only an append keeps it.
     pub(super) fn hash_write(&mut self, offset: u64, data: &[u8]) {
-        self.md5 = match self.md5.take() {
-            Some((mut md5, hashed)) if offset == hashed => {
-                md5.update(data);
-                Some((md5, hashed + data.len() as u64))
-            }
-            _ => None,
-        };
+        match &mut self.md5 {
+            Some(md5) if offset == md5.len() => md5.update(data),
+            _ => self.md5 = None,
+        }
     }
 
     /// The hex MD5 of the whole content, when the running hash covers it.
     pub(super) fn whole_md5(&self) -> Option<String> {
         match &self.md5 {
-            Some((md5, hashed)) if *hashed == self.size => {
-                Some(hex::encode(md5.clone().finalize()))
-            }
+            Some(md5) if md5.len() == self.size => md5.hex_digest(),
             _ => None,
         }
     }
