@@ -114,7 +114,12 @@ impl Slot {
 
     /// Records a failure and returns how long to wait before the next start.
     pub(super) fn set_restarting(&mut self, error: String) -> Duration {
-        let stayed_up = self.started.is_some_and(|at| at.elapsed() >= HEALTHY_AFTER);
+        // Only a run that started and stayed up resets the backoff; forgetting the start here
+        // keeps failed starts that follow from counting as one.
+        let stayed_up = self
+            .started
+            .take()
+            .is_some_and(|at| at.elapsed() >= HEALTHY_AFTER);
         self.backoff = if stayed_up || self.backoff.is_zero() {
             Duration::from_millis(500)
         } else {
