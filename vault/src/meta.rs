@@ -108,16 +108,8 @@ impl MetaStore {
     where
         E: From<MetaError>,
     {
-        let mut conn = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(MetaError::from)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(MetaError::from)?;
-        Ok(value)
+        let mut conn = self.lock_writer();
+        run_transaction(&mut conn, f)
     }
 
     /// Runs `f` in one write transaction like [`MetaStore::write`], without waiting for it to
@@ -135,23 +127,19 @@ impl MetaStore {
     where
         E: From<MetaError>,
     {
-        let mut conn = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut conn = self.lock_writer();
         conn.execute_batch("PRAGMA synchronous = NORMAL")
             .map_err(MetaError::from)?;
-        let result = (|| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(MetaError::from)?;
-            let value = f(&tx)?;
-            tx.commit().map_err(MetaError::from)?;
-            Ok(value)
-        })();
+        let result = run_transaction(&mut conn, f);
         conn.execute_batch("PRAGMA synchronous = FULL")
             .map_err(MetaError::from)?;
         result
+    }
+
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Makes every commit so far durable, relaxed ones included.
@@ -159,10 +147,7 @@ impl MetaStore {
     /// # Errors
     /// A database failure.
     pub fn sync(&self) -> Result<(), MetaError> {
-        let conn = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self.lock_writer();
         // A checkpoint syncs the log before it copies it and the database after.
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         Ok(())
@@ -198,10 +183,7 @@ impl MetaStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(grouped);
 
-        let mut conn = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut conn = self.lock_writer();
         // A leader that held the writer before us may have committed our job already; it
         // delivers outcomes before it lets go of the writer.
         if let Ok(result) = outcome.try_recv() {
@@ -262,6 +244,22 @@ impl MetaStore {
         }
         result
     }
+}
+
+/// Runs `f` in one `BEGIN IMMEDIATE` transaction on `conn`, committing when it succeeds.
+fn run_transaction<T, E>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<MetaError>,
+{
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(MetaError::from)?;
+    let value = f(&tx)?;
+    tx.commit().map_err(MetaError::from)?;
+    Ok(value)
 }
 
 /// Runs `job` inside a savepoint of `tx`, undoing its changes if it fails.

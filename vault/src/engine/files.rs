@@ -365,20 +365,7 @@ impl Engine {
         }
         if len == 0 {
             // Nothing of the old content is needed: start a fresh blob.
-            if let Backing::Fresh {
-                blob: Some(blob), ..
-            } = &state.backing
-            {
-                self.discard_blob(blob.id);
-            }
-            state.backing = Backing::Fresh {
-                blob: None,
-                written: BTreeSet::new(),
-            };
-            state.resident.clear();
-            state.size = 0;
-            state.zero_from = u64::MAX;
-            state.md5 = Some(hashing::RunningMd5::new());
+            self.start_empty(&mut state);
             return Ok(());
         }
         self.leave_parts(file.vault, &mut state)?;
@@ -650,6 +637,21 @@ impl Engine {
             };
             Self::point_entry(tx, &entry, empty, Some(EMPTY_MD5), mtime)
         })?;
+        self.start_empty(state);
+        state.committed = Committed {
+            blob: None,
+            parts: 0,
+            size: 0,
+        };
+        state.changed = false;
+        state.etag_stale = false;
+        self.collect_garbage_quietly();
+        Ok(())
+    }
+
+    /// Empties the content in memory: no segments, and a fresh blob (made when needed) for
+    /// what is written next; a fresh blob already started is discarded.
+    fn start_empty(&self, state: &mut FileState) {
         if let Backing::Fresh {
             blob: Some(blob), ..
         } = &state.backing
@@ -661,16 +663,9 @@ impl Engine {
             written: BTreeSet::new(),
         };
         state.resident.clear();
-        state.committed = Committed {
-            blob: None,
-            parts: 0,
-            size: 0,
-        };
+        state.size = 0;
         state.zero_from = u64::MAX;
-        state.changed = false;
-        state.etag_stale = false;
-        self.collect_garbage_quietly();
-        Ok(())
+        state.md5 = Some(hashing::RunningMd5::new());
     }
 
     fn commit_fresh(

@@ -20,7 +20,7 @@ fn open_engine(dir: &Path) -> Engine {
         tpm_tcti: None,
         part_dir: None,
     })
-    .unwrap()
+    .unwrap_or_else(|err| panic!("open the engine in {}: {err:?}", dir.display()))
 }
 
 /// A vault `v` with an empty file `f`; returns the file's entry.
