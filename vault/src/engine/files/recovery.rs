@@ -34,28 +34,34 @@ impl Engine {
                 }
             })?;
             if let Some(entry) = entry {
-                let layout = Layout::for_plaintext_len(entry.size);
-                let file = self.blobs.open_mutable(blob, false)?;
-                let mut replayed = 0usize;
-                self.meta.read(|conn| {
-                    journal::for_each_committed(
-                        conn,
-                        blob,
-                        layout.segment_count(),
-                        &mut |index, sealed| {
-                            replayed += 1;
-                            Ok(file.write_all_at(sealed, layout.segment_offset(index))?)
-                        },
-                    )
-                })?;
-                file.set_len(layout.file_len())?;
-                file.sync()?;
-                tracing::info!(%blob, path = %entry.path, replayed, "finished an interrupted commit of a file written through the mount");
+                // One file that cannot be finished must not keep the node from starting; its
+                // rows stay for the next start and the file reports the damage when read.
+                if let Err(err) = self.replay_blob(blob, &entry) {
+                    tracing::error!(%blob, path = %entry.path, error = %err, "could not finish an interrupted commit of a file written through the mount");
+                    continue;
+                }
             }
             self.meta
                 .write(|tx| Ok::<_, VaultError>(journal::clear(tx, blob)?))?;
         }
         self.record_missing_etags()
+    }
+
+    /// Copies the committed journal rows of `blob` into it and cuts it to `entry`'s size.
+    fn replay_blob(&self, blob: crate::blob::BlobId, entry: &Entry) -> Result<(), VaultError> {
+        let layout = Layout::for_plaintext_len(entry.size);
+        let file = self.blobs.open_mutable(blob, false)?;
+        let mut replayed = 0usize;
+        self.meta.read(|conn| {
+            journal::for_each_committed(conn, blob, layout.segment_count(), &mut |index, sealed| {
+                replayed += 1;
+                Ok(file.write_all_at(sealed, layout.segment_offset(index))?)
+            })
+        })?;
+        file.set_len(layout.file_len())?;
+        file.sync()?;
+        tracing::info!(%blob, path = %entry.path, replayed, "finished an interrupted commit of a file written through the mount");
+        Ok(())
     }
 
     /// Computes the ETag of every file whose writer could not keep it.
@@ -74,7 +80,14 @@ impl Engine {
             Ok::<_, VaultError>(entries)
         })?;
         for entry in missing {
-            let etag = self.content_md5(&entry)?;
+            let etag = match self.content_md5(&entry) {
+                Ok(etag) => etag,
+                Err(err) => {
+                    // The gateway computes it on each request until it can be recorded.
+                    tracing::warn!(path = %entry.path, error = %err, "could not compute an ETag at start");
+                    continue;
+                }
+            };
             self.meta.write(|tx| {
                 tx.execute(
                     "UPDATE entries SET etag = ?2 WHERE id = ?1 AND etag IS NULL",
