@@ -153,12 +153,22 @@ rpm_cmd() { rpm --dbpath "$RPMDB" "$@"; }
 NODE_RUNNER=
 SWTPM_PID=
 
-# stop_node: SIGTERM to the daemon (the child of runuser); it must exit 0 within STOP_TIMEOUT.
+# as_service: runs the node as vaulthalla.service does: as the service user, with CAP_SYS_ADMIN
+# as its one (ambient) capability, which the FUSE mount needs.
+as_service() {
+    exec setpriv --reuid="$SERVICE_USER" --regid="$SERVICE_USER" --init-groups \
+        --inh-caps=-all,+sys_admin --ambient-caps=-all,+sys_admin \
+        --bounding-set=-all,+sys_admin -- "$@"
+}
+
+# stop_node: SIGTERM to the daemon (setpriv execs it, so it is the runner itself); it must exit
+# 0 within STOP_TIMEOUT.
 stop_node() {
     local daemon status=0
     [ -n "$NODE_RUNNER" ] || return 0
-    daemon=$(pgrep -P "$NODE_RUNNER" || true)
-    [ -n "$daemon" ] || fail "the node is no longer running:$(printf '\n'; cat "$WORK/node.log")"
+    kill -0 "$NODE_RUNNER" 2>/dev/null ||
+        fail "the node is no longer running:$(printf '\n'; cat "$WORK/node.log")"
+    daemon=$(pgrep -P "$NODE_RUNNER" || echo "$NODE_RUNNER")
     kill -TERM "$daemon"
     for _ in $(seq $((STOP_TIMEOUT * 10))); do
         kill -0 "$NODE_RUNNER" 2>/dev/null || break
@@ -400,8 +410,8 @@ line=$(exec_start vaulthalla.service)
 read -r -a node_cmd <<<"$line"
 expect_eq "vaulthalla.service ExecStart=" "/usr/bin/vaulthalla --config /etc/vaulthalla/config.yaml" \
     "${node_cmd[*]}"
-echo "    runuser -u $SERVICE_USER -- ${node_cmd[*]}"
-(umask 0077 && exec runuser -u "$SERVICE_USER" -- "${node_cmd[@]}") >"$WORK/node.log" 2>&1 &
+echo "    setpriv (as $SERVICE_USER, CAP_SYS_ADMIN) -- ${node_cmd[*]}"
+(umask 0077 && as_service "${node_cmd[@]}") >"$WORK/node.log" 2>&1 &
 NODE_RUNNER=$!
 for _ in $(seq $((START_TIMEOUT * 10))); do
     [ -S /run/vaulthalla/control.sock ] && break
@@ -411,7 +421,7 @@ done
 check "the node opened its control socket" test -S /run/vaulthalla/control.sock
 expect_eq "the control socket" "660 vaulthalla vaulthalla" "$(stat_of /run/vaulthalla/control.sock)"
 check "the node runs as $SERVICE_USER" \
-    test "$(ps -o user= -p "$(pgrep -P "$NODE_RUNNER")")" = "$SERVICE_USER"
+    test "$(ps -o user= -p "$NODE_RUNNER" | tr -d ' ')" = "$SERVICE_USER"
 
 step "Drive the node: vh as root, then the AWS CLI"
 check "vh status" vh status
@@ -522,7 +532,7 @@ set_setting s3_gateway.host "$S3_HOST"
 make_unit_dir vaulthalla.service RuntimeDirectory /run
 line=$(exec_start vaulthalla.service)
 read -r -a node_cmd <<<"$line"
-(umask 0077 && exec runuser -u "$SERVICE_USER" -- "${node_cmd[@]}") >"$WORK/node.log" 2>&1 &
+(umask 0077 && as_service "${node_cmd[@]}") >"$WORK/node.log" 2>&1 &
 NODE_RUNNER=$!
 for _ in $(seq $((START_TIMEOUT * 10))); do
     [ -S /run/vaulthalla/control.sock ] && break
