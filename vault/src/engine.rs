@@ -184,4 +184,4 @@ fn create_private_dir(dir: &Path) -> Result<(), VaultError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -179,8 +179,7 @@ impl BlobStore for LocalBlobStore {
         };
         match options.open(&path) {
             Ok(file) => Ok(Box::new(LocalMutable {
-                id,
-                file,
+                source: LocalSource { id, file },
                 unsynced_dir: std::sync::Mutex::new(unsynced_dir),
             })),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Err(BlobError::NotFound { id }),
@@ -296,45 +295,40 @@ impl BlobSource for LocalSource {
     }
 }
 
-/// A blob file open for in-place rewrites.
+/// A blob file open for in-place rewrites: its reads are a [`LocalSource`]'s.
 struct LocalMutable {
-    id: BlobId,
-    file: File,
+    source: LocalSource,
     /// The directory of a blob created by this handle, until its name has been synced.
     unsynced_dir: std::sync::Mutex<Option<PathBuf>>,
 }
 
 impl MutableBlob for LocalMutable {
     fn len(&self) -> Result<u64, BlobError> {
-        let metadata = self
-            .file
-            .metadata()
-            .map_err(|err| BlobError::io(self.id, err))?;
-        Ok(metadata.len())
+        self.source.len()
     }
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), BlobError> {
-        self.file
-            .read_exact_at(buf, offset)
-            .map_err(|err| BlobError::io(self.id, err))
+        self.source.read_exact_at(buf, offset)
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<(), BlobError> {
-        self.file
+        self.source
+            .file
             .write_all_at(buf, offset)
-            .map_err(|err| BlobError::io(self.id, err))
+            .map_err(|err| BlobError::io(self.source.id, err))
     }
 
     fn set_len(&self, len: u64) -> Result<(), BlobError> {
-        self.file
+        self.source
+            .file
             .set_len(len)
-            .map_err(|err| BlobError::io(self.id, err))
+            .map_err(|err| BlobError::io(self.source.id, err))
     }
 
     fn sync(&self) -> Result<(), BlobError> {
-        let io_err = |err| BlobError::io(self.id, err);
+        let io_err = |err| BlobError::io(self.source.id, err);
         // fdatasync covers the length too: it is needed to read the data back.
-        self.file.sync_data().map_err(io_err)?;
+        self.source.file.sync_data().map_err(io_err)?;
         let mut unsynced_dir = self
             .unsynced_dir
             .lock()

@@ -5,14 +5,29 @@ use crate::engine::CompletePart;
 use crate::meta::{ObjectAttrs, WriteCondition};
 use crate::path::ObjectKey;
 
-fn open(dir: &Path) -> Engine {
-    Engine::open(&EngineConfig {
+/// The engine over `dir`, as the node opens it.
+pub(crate) fn open(dir: &Path) -> Engine {
+    let config = EngineConfig {
         data_dir: dir.to_owned(),
         key_provider: KeyProviderChoice::Software,
         tpm_tcti: None,
         part_dir: None,
-    })
-    .unwrap()
+    };
+    // A test elsewhere in this process that forks (swtpm) holds a copy of every open
+    // descriptor, the data directory's lock among them, until its child execs: a reopen right
+    // after a drop may find the lock held for a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Engine::open(&config) {
+            Err(VaultError::DataDirInUse(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => {
+                return result
+                    .unwrap_or_else(|err| panic!("open the engine in {}: {err:?}", dir.display()));
+            }
+        }
+    }
 }
 
 fn put(

@@ -134,6 +134,8 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 5: small objects sealed into the entry row itself, committed with no file to fsync.
     "ALTER TABLE entries ADD COLUMN inline BLOB;",
+    // 6: files whose ETag a crash kept from being recorded, found at start without a scan.
+    "CREATE INDEX entries_missing_etag ON entries(id) WHERE etag IS NULL AND kind = 1;",
 ];
 
 /// Brings the database up to the newest schema.

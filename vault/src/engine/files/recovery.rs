@@ -12,7 +12,7 @@ use rusqlite::params;
 use crate::blob::format::Layout;
 use crate::engine::Engine;
 use crate::error::VaultError;
-use crate::meta::{Entry, EntryKind, journal};
+use crate::meta::{Entry, journal};
 
 impl Engine {
     /// Replays the segment journal into its blobs, then records missing ETags.
@@ -68,11 +68,12 @@ impl Engine {
     fn record_missing_etags(&self) -> Result<(), VaultError> {
         let missing: Vec<Entry> = self.meta.read(|conn| {
             let sql = format!(
-                "SELECT {} FROM entries WHERE kind = ?1 AND etag IS NULL",
+                // Literal, so the partial index `entries_missing_etag` serves it.
+                "SELECT {} FROM entries WHERE etag IS NULL AND kind = 1",
                 crate::meta::entries::ENTRY_COLUMNS
             );
             let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map(params![EntryKind::File.to_sql()], Entry::from_row)?;
+            let rows = stmt.query_map([], Entry::from_row)?;
             let mut entries = Vec::new();
             for row in rows {
                 entries.push(row??);

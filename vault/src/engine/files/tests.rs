@@ -7,20 +7,13 @@ use md5::{Digest, Md5};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::Engine;
 use crate::ids::EntryId;
-use crate::keys::KeyProviderChoice;
 use crate::meta::{EntryKind, NewNode};
 use crate::path::ObjectKey;
 
 fn open_engine(dir: &Path) -> Engine {
-    Engine::open(&EngineConfig {
-        data_dir: dir.to_owned(),
-        key_provider: KeyProviderChoice::Software,
-        tpm_tcti: None,
-        part_dir: None,
-    })
-    .unwrap_or_else(|err| panic!("open the engine in {}: {err:?}", dir.display()))
+    crate::engine::tests::open(dir)
 }
 
 /// A vault `v` with an empty file `f`; returns the file's entry.
